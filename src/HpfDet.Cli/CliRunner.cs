@@ -1,0 +1,62 @@
+using System.CommandLine;
+
+namespace HpfDet.Cli;
+
+/// <summary>Exit codes of the tool (documented in README.md).</summary>
+public static class ExitCodes
+{
+    public const int Success = 0;
+    /// <summary>An unexpected internal failure (a bug): the stack trace is printed.</summary>
+    public const int InternalError = 1;
+    /// <summary>Bad command line: unknown option, missing argument.</summary>
+    public const int UsageError = 2;
+    /// <summary>A user mistake found while running: missing file, bad data, bad configuration.</summary>
+    public const int UserError = 3;
+    /// <summary>Training stopped on a NaN or Inf loss.</summary>
+    public const int NonFiniteLoss = 4;
+    /// <summary>Interrupted by Ctrl+C after writing a checkpoint.</summary>
+    public const int Interrupted = 130;
+}
+
+/// <summary>
+/// An error caused by the user's input (file, option, configuration). The tool prints its message
+/// alone, without a stack trace, and exits with <see cref="ExitCodes.UserError"/>.
+/// </summary>
+public sealed class UserFacingException(string message, int exitCode = ExitCodes.UserError) : Exception(message)
+{
+    public int ExitCode { get; } = exitCode;
+}
+
+public static class CliRunner
+{
+    /// <summary>Parses and runs; user mistakes become one clear line on stderr and an exit code.</summary>
+    public static int Run(RootCommand root, string[] args)
+    {
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine("Run 'hpfdet --help' for usage.");
+            return ExitCodes.UsageError;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception ex) when (UserMessage(ex) is { } msg)
+        {
+            Console.Error.WriteLine($"error: {msg.Message}");
+            return msg.Code;
+        }
+    }
+
+    static (string Message, int Code)? UserMessage(Exception ex) => ex switch
+    {
+        UserFacingException u => (u.Message, u.ExitCode),
+        HpfDetException h => (h.Message, ExitCodes.UserError),
+        FileNotFoundException f => (f.Message, ExitCodes.UserError),
+        DirectoryNotFoundException d => (d.Message, ExitCodes.UserError),
+        AggregateException { InnerExceptions.Count: 1 } a => UserMessage(a.InnerException!),
+        _ => null,
+    };
+}

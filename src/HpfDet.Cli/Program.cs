@@ -1,0 +1,7 @@
+using System.CommandLine;
+using HpfDet.Cli;
+using HpfDet.Cli.Commands;
+
+var root = new RootCommand("hpfdet: train, evaluate and run one-stage object detectors with Hierarchical Progressive Focus (HPF).");
+root.Subcommands.Add(VersionCommand.Create());
+return CliRunner.Run(root, args);
