@@ -1,4 +1,18 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using HpfDet.Benchmarks;
 
-// Run all benchmarks: dotnet run -c Release --project bench/HpfDet.Benchmarks -- --filter '*'
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// Run all BenchmarkDotNet benchmarks: dotnet run -c Release --project bench/HpfDet.Benchmarks -- --filter '*'
+// Interleaved A/B ratio of HPF vs focal loss (robust on a busy machine):
+//   dotnet run -c Release --project bench/HpfDet.Benchmarks -- loss-ratio [rounds]
+if (args.Length > 0 && args[0] == "loss-ratio")
+{
+    LossRatio.Run(args.Length > 1 ? int.Parse(args[1]) : 30);
+    return;
+}
+// Benchmarks run in process: the generated out-of-process projects would not get the patched
+// libLibTorchSharp.so next to them (see build/PatchLibTorchSharp.targets).
+var config = DefaultConfig.Instance.AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).AsDefault());
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, config);

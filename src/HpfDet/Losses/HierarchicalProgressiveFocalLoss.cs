@@ -81,19 +81,21 @@ public sealed class HierarchicalProgressiveFocalLoss : IClassificationLoss, IDis
             alpha = gamma.reciprocal().mul_(Options.W);
         }
 
+        var norm = LossMath.Normalizer(normalizer, torch.stack(positives).sum()).detach();
+        var scale = norm.reciprocal();
+        // On the CPU, reading γ_l waits for nothing (operations there are synchronous) and lets the
+        // power use libtorch's scalar-exponent kernel; on an accelerator γ_l stays on the device.
+        double[]? hostGamma = gamma.device_type == DeviceType.CPU ? gamma.to(ScalarType.Float64).data<double>().ToArray() : null;
         var levelSums = new Tensor[numLevels];
+        var grads = new Tensor[numLevels];
         for (int l = 0; l < numLevels; l++)
-            levelSums[l] = LossMath.FocalSum(prepared[l], gamma[l], alpha[l]);
-        var norm = LossMath.Normalizer(normalizer, torch.stack(positives).sum());
-        var total = torch.stack(levelSums).sum().div(norm);
+            (levelSums[l], grads[l]) = LossMath.FocalSumAndGradient(prepared[l], gamma[l], alpha[l], hostGamma?[l], scale);
+        var levelLoss = torch.stack(levelSums).mul_(scale);
+        var total = LossMath.AttachGradients(prepared, grads, levelLoss.sum());
 
-        using (torch.no_grad())
-        {
-            var stats = new LossStatistics(gamma, alpha, torch.stack(positives), meanNegLogP,
-                torch.stack(levelSums).detach().div(norm.detach()));
-            LastStatistics?.Dispose();
-            LastStatistics = stats;
-        }
+        var stats = new LossStatistics(gamma, alpha, torch.stack(positives), meanNegLogP, levelLoss);
+        LastStatistics?.Dispose();
+        LastStatistics = stats;
         return total;
     }
 

@@ -82,31 +82,75 @@ internal static class LossMath
     public static Tensor Softplus(Tensor x) => nn.functional.softplus(x, 1.0, x.dtype == ScalarType.Float64 ? 50.0 : 20.0);
 
     /// <summary>
-    /// Σ over rows and classes of w_row · α_t · σ(s)^γ · softplus(s), s = (1-2t)·x: the focal loss
-    /// written with the stable BCE-with-logits form. γ and α are host scalars here (fixed focal loss).
+    /// The focal loss of one level and its gradient, computed together without an autograd graph.
+    /// Every entry is first treated as a negative (t = 0: ℓ0 = (1-α)·p^γ·softplus(x), p = σ(x)), which
+    /// needs no per-entry target; the target entries of positive rows (one per row) are then corrected
+    /// on [N] vectors: ℓ1 = α·q^γ·softplus(-x), q = 1-p. Gradients: dℓ0/dx = (1-α)·p^γ·(γ(1-p)·softplus(x) + p),
+    /// dℓ1/dx = -α·q^γ·(γ(1-q)·softplus(-x) + q). γ and α are constants (HPF's are detached).
     /// </summary>
-    public static Tensor FocalSum(PreparedLevel level, double gamma, double alpha)
+    /// <param name="level">Prepared inputs.</param>
+    /// <param name="gamma">0-dim γ on the logits' device.</param>
+    /// <param name="alpha">0-dim α on the logits' device.</param>
+    /// <param name="hostGamma">γ as a host number when known without synchronising (fixed focal loss, or
+    /// HPF on the CPU where reading a value does not wait for a device); null uses the device tensor.</param>
+    /// <param name="scale">0-dim factor applied to the gradient (1 / normaliser).</param>
+    /// <returns>The level's weighted loss sum (0-dim, no graph) and d(sum·scale)/dx [N, C].</returns>
+    public static (Tensor Sum, Tensor Grad) FocalSumAndGradient(PreparedLevel level, Tensor gamma, Tensor alpha, double? hostGamma, Tensor scale)
     {
-        var x = level.Logits;
-        var s = torch.where(level.TargetMask, x.neg(), x);
-        var alphaT = level.TargetMask.to(x.dtype).mul_(2 * alpha - 1).add_(1 - alpha);
-        var modulating = gamma == 2.0 ? torch.sigmoid(s).square() : torch.sigmoid(s).pow(gamma);
-        var perRow = alphaT.mul_(modulating).mul_(Softplus(s)).sum(1);
-        return perRow.mul_(level.RowWeights).sum();
+        using var _ = torch.no_grad();
+        var x = level.Logits.detach();
+        var w = level.RowWeights;
+        var oneMinusAlpha = alpha.neg().add_(1);
+        // p^γ with a host exponent where one is known (a square for γ = 2), else with the device γ.
+        Tensor Pow(Tensor b) => hostGamma switch { 2.0 => b.square(), { } g => b.pow(g), null => b.pow(gamma) };
+
+        // Dense part, every entry as a negative. Four [N, C] buffers, reused in place: this loop is
+        // bound by memory traffic, not arithmetic.
+        var p = torch.sigmoid(x);
+        var sp = Softplus(x);
+        var m = Pow(p);
+        var t = m.mul(sp);                                                               // p^γ·softplus(x)
+        var rowLoss = t.sum(1);                                                          // [N]
+
+        // Target entries (column label_i of positive rows), gathered before the buffers are reused.
+        var index = level.LabelsClamped.unsqueeze(1);
+        var xt = x.gather(1, index).squeeze(1);                                           // [N]
+        var pt = p.gather(1, index).squeeze(1);
+        var l0 = t.gather(1, index).squeeze(1).mul_(oneMinusAlpha);
+        var qt = pt.neg().add_(1);
+        var spNeg = Softplus(xt.neg());
+        var mq = Pow(qt);
+        var l1 = mq.mul(spNeg).mul_(alpha);
+        var positive = level.PositiveMask;
+        var levelSum = rowLoss.mul_(oneMinusAlpha).add_(torch.where(positive, l1.sub(l0), torch.zeros_like(l1))).mul_(w).sum();
+
+        // dℓ0/dx / (1-α) = γ·t·(1-p) + p^γ·p, built in t's buffer.
+        m.mul_(p);
+        p.neg_().add_(1);
+        var grad = t.mul_(p).mul_(gamma).add_(m);
+        grad.mul_(w.mul(oneMinusAlpha).mul_(scale).unsqueeze(1));
+        var g1 = pt.mul(spNeg).mul_(gamma).add_(qt).mul_(mq).mul_(alpha).neg_().mul_(w).mul_(scale);
+        var current = grad.gather(1, index).squeeze(1);
+        grad.scatter_(1, index, torch.where(positive, g1, current).unsqueeze(1));
+        return (levelSum, grad);
     }
 
     /// <summary>
-    /// As <see cref="FocalSum(PreparedLevel,double,double)"/> with γ and α as 0-dim device tensors
-    /// (HPF's per-level values, computed on the device and never read back; no gradient flows to them).
+    /// Returns <paramref name="value"/> (no graph) with the precomputed gradients attached: the result
+    /// equals value exactly, and its gradient w.r.t. each level's logits is that level's gradient
+    /// (through Σ_l x_l·g_l, whose backward is a single multiply).
     /// </summary>
-    public static Tensor FocalSum(PreparedLevel level, Tensor gamma, Tensor alpha)
+    public static Tensor AttachGradients(PreparedLevel[] levels, Tensor[] grads, Tensor value)
     {
-        var x = level.Logits;
-        var s = torch.where(level.TargetMask, x.neg(), x);
-        var alphaT = level.TargetMask.to(x.dtype).mul_(alpha.mul(2).sub_(1)).add_(alpha.neg().add_(1));
-        var modulating = torch.sigmoid(s).pow(gamma);
-        var perRow = alphaT.mul_(modulating).mul_(Softplus(s)).sum(1);
-        return perRow.mul_(level.RowWeights).sum();
+        Tensor? surrogate = null;
+        for (int l = 0; l < levels.Length; l++)
+        {
+            var x = levels[l].Logits;
+            if (!x.requires_grad) continue;
+            var dot = x.reshape(-1).dot(grads[l].reshape(-1));
+            surrogate = surrogate is null ? dot : surrogate.add(dot);
+        }
+        return surrogate is null ? value : surrogate.sub(surrogate.detach()).add_(value);
     }
 
     /// <summary>

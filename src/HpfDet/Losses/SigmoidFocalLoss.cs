@@ -33,10 +33,33 @@ public sealed class SigmoidFocalLoss : IClassificationLoss, IDisposable
     public Tensor Forward(IReadOnlyList<ClassificationLevelInput> levels, Tensor? normalizer = null)
     {
         var prepared = LossMath.Prepare("SigmoidFocalLoss", levels, needsSoftTargets: false, Options.FiniteCheck);
-        var (total, stats) = LossMath.ForwardFixed(prepared, level => LossMath.FocalSum(level, Options.Gamma, Options.Alpha),
-            normalizer, Options.Gamma, Options.Alpha, Options.CollectStatistics);
-        if (stats is not null)
+        int numLevels = prepared.Length;
+        var dtype = prepared[0].Logits.dtype;
+        var device = prepared[0].Logits.device;
+        var positives = new Tensor[numLevels];
+        var counts = new Tensor[numLevels];
+        var sums = new Tensor[numLevels];
+        for (int l = 0; l < numLevels; l++)
         {
+            if (Options.CollectStatistics)
+                (positives[l], counts[l], sums[l]) = LossMath.TargetNegLogP(prepared[l]);
+            else
+                positives[l] = prepared[l].PositiveMask.sum().to(dtype);
+        }
+        var norm = LossMath.Normalizer(normalizer, torch.stack(positives).sum()).detach();
+        var scale = norm.reciprocal();
+        var gamma = torch.tensor(Options.Gamma, dtype: dtype, device: device);
+        var alpha = torch.tensor(Options.Alpha, dtype: dtype, device: device);
+        var levelSums = new Tensor[numLevels];
+        var grads = new Tensor[numLevels];
+        for (int l = 0; l < numLevels; l++)
+            (levelSums[l], grads[l]) = LossMath.FocalSumAndGradient(prepared[l], gamma, alpha, Options.Gamma, scale);
+        var levelLoss = torch.stack(levelSums).mul_(scale);
+        var total = LossMath.AttachGradients(prepared, grads, levelLoss.sum());
+        if (Options.CollectStatistics)
+        {
+            var stats = new LossStatistics(gamma.expand(numLevels), alpha.expand(numLevels), torch.stack(positives),
+                torch.stack(sums).div(torch.stack(counts)), levelLoss);
             LastStatistics?.Dispose();
             LastStatistics = stats;
         }
