@@ -148,6 +148,33 @@ public class ResNetTests
         Assert.True(norms["layer4.1.bn2"].training);
     }
 
+    sealed class Wrapper : nn.Module<Tensor, Tensor[]>
+    {
+        private readonly ResNet backbone;
+
+        public Wrapper(ResNet backbone) : base(nameof(Wrapper))
+        {
+            this.backbone = backbone;
+            RegisterComponents();
+        }
+
+        public override Tensor[] forward(Tensor input) => backbone.forward(input);
+    }
+
+    [Fact]
+    public void NormEvalHoldsWhenAParentModuleTrains()
+    {
+        // A detector calls train() on itself, not on the backbone: the override must still take effect.
+        using var wrapper = new Wrapper(new ResNet(new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true)));
+        wrapper.eval();
+        wrapper.train();
+        Assert.True(wrapper.training);
+        var modules = wrapper.named_modules().ToDictionary(m => m.name, m => m.module);
+        Assert.True(modules["backbone.layer2"].training);
+        Assert.All(wrapper.modules().OfType<BatchNorm2d>(), bn => Assert.False(bn.training));
+        Assert.False(modules["backbone.layer1"].training);
+    }
+
     [Fact]
     public void BadBlocksPerStageIsAUserError()
     {

@@ -98,7 +98,10 @@ public static class PretrainedWeights
     /// Conv fed by the graph input; each Add closes one residual block, whose main branch is the
     /// Conv→BN(→Relu→Conv→BN)… chain and whose shortcut is the block input or a Conv→BN of it. Blocks are
     /// matched in graph order to layer1..layer4; every shape and stride is checked before anything is written.
-    /// The model must be an R18 with <see cref="ImageNetOnnxBlocksPerStage"/>.
+    /// The model must be an R18 with <see cref="ImageNetOnnxBlocksPerStage"/>. The export pads its
+    /// stride-2 convolutions and max-pool unevenly (top/left only); that equals the symmetric padding of
+    /// this model for even feature sizes (e.g. inputs that are multiples of 32), and shifts the sampling
+    /// grid by one pixel for odd ones.
     /// </summary>
     public static PretrainedLoadReport LoadResNet18Onnx(ResNet model, string? path = null)
     {
