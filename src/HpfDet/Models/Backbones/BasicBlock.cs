@@ -1,0 +1,59 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace HpfDet.Models.Backbones;
+
+/// <summary>
+/// torchvision's BasicBlock: two 3x3 convolutions (the first carries the stride) plus a shortcut that is
+/// the identity or a 1x1 convolution + BN when the shape changes. Expansion 1.
+/// </summary>
+internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IResNetBlock
+{
+    internal const int Expansion = 1;
+
+    // Field names are the state-dict names (torchvision's).
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly Conv2d conv2;
+    private readonly BatchNorm2d bn2;
+    private readonly Sequential? downsample;
+    private readonly Conv2d? downsampleConv;
+    private readonly BatchNorm2d? downsampleNorm;
+
+    internal BasicBlock(int inChannels, int planes, int stride) : base(nameof(BasicBlock))
+    {
+        conv1 = nn.Conv2d(inChannels, planes, 3, stride: stride, padding: 1, bias: false);
+        bn1 = nn.BatchNorm2d(planes);
+        conv2 = nn.Conv2d(planes, planes, 3, stride: 1, padding: 1, bias: false);
+        bn2 = nn.BatchNorm2d(planes);
+        Conv2d? shortcutConv = null;
+        BatchNorm2d? shortcutNorm = null;
+        if (stride != 1 || inChannels != planes * Expansion)
+        {
+            shortcutConv = nn.Conv2d(inChannels, planes * Expansion, 1, stride: stride, bias: false);
+            shortcutNorm = nn.BatchNorm2d(planes * Expansion);
+            downsample = nn.Sequential(("0", shortcutConv), ("1", shortcutNorm));
+        }
+        RegisterComponents();
+        // Assigned after registration so that these aliases of downsample.0/.1 get no state-dict names.
+        downsampleConv = shortcutConv;
+        downsampleNorm = shortcutNorm;
+        ResNetInit.Initialize(this);
+    }
+
+    public IReadOnlyList<(Conv2d Conv, BatchNorm2d Norm)> MainBranch => [(conv1, bn1), (conv2, bn2)];
+
+    public (Conv2d Conv, BatchNorm2d Norm)? Shortcut =>
+        downsampleConv is null ? null : (downsampleConv, downsampleNorm!);
+
+    /// <summary>[N, Cin, H, W] → [N, planes, H/stride, W/stride].</summary>
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = nn.functional.relu(bn1.forward(conv1.forward(input)));
+        x = bn2.forward(conv2.forward(x));
+        var identity = downsample is null ? input : downsample.forward(input);
+        return nn.functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
+    }
+}
