@@ -84,8 +84,22 @@ public static class ImageDecoder
         return result;
     }
 
-    /// <summary>Encodes as PNG (used to write synthetic datasets and test images).</summary>
-    public static byte[] EncodePng(ImageBuffer image) => Encode(image, SKEncodedImageFormat.Png, 100);
+    /// <summary>
+    /// Encodes as PNG (used to write synthetic datasets and test images). zlib level 1 and the Sub
+    /// filter: several times faster than the defaults on noisy images, for files about 10% larger.
+    /// </summary>
+    public static byte[] EncodePng(ImageBuffer image)
+    {
+        var handle = GCHandle.Alloc(image.Rgba, GCHandleType.Pinned);
+        try
+        {
+            using var pixmap = new SKPixmap(new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque), handle.AddrOfPinnedObject());
+            using var data = pixmap.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.Sub, 1))
+                ?? throw new InvalidOperationException($"Encoding a {image.Width}x{image.Height} image as PNG failed.");
+            return data.ToArray();
+        }
+        finally { handle.Free(); }
+    }
 
     /// <summary>Encodes as PNG, JPEG or WebP at the given quality (0-100).</summary>
     public static byte[] Encode(ImageBuffer image, SKEncodedImageFormat format, int quality)
