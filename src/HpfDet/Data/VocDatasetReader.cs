@@ -28,40 +28,35 @@ public static class VocDatasetReader
             ? Directory.EnumerateFiles(annotationDir, "*.xml").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal).ToList()!
             : ReadSplitFile(root, split);
 
-        // Parse every annotation once: class discovery must see all splits.
-        var parsed = new Dictionary<string, XDocument?>(StringComparer.Ordinal);
-        XDocument? Load(string id, bool report)
+        // Parse every annotation once (class discovery must see all splits); problems are reported
+        // when the sample itself is read, not during discovery.
+        var parsed = new Dictionary<string, (XDocument? Doc, DataIssue? Problem)>(StringComparer.Ordinal);
+        (XDocument? Doc, DataIssue? Problem) Parse(string id)
         {
             if (parsed.TryGetValue(id, out var cached)) return cached;
             var path = DatasetPaths.ResolveInside(annotationDir, id + ".xml");
-            XDocument? doc = null;
+            (XDocument?, DataIssue?) result;
             if (path == null)
-            {
-                if (report) issues.Add(DataIssueKind.PathEscape, id, $"image id '{id}' would leave the Annotations folder; refused");
-            }
+                result = (null, new DataIssue(DataIssueKind.PathEscape, id, $"image id '{id}' would leave the Annotations folder; refused"));
             else if (!File.Exists(path))
-            {
-                if (report) issues.Add(DataIssueKind.MalformedAnnotation, path, "annotation file not found for an id in the split file");
-            }
+                result = (null, new DataIssue(DataIssueKind.MalformedAnnotation, path, "annotation file not found for an id in the split file"));
             else
             {
-                try { doc = XDocument.Load(path, LoadOptions.SetLineInfo); }
-                catch (XmlException e)
-                {
-                    if (report) issues.Add(DataIssueKind.MalformedAnnotation, path, $"malformed XML: {e.Message}", e.LineNumber);
-                }
+                try { result = (XDocument.Load(path, LoadOptions.SetLineInfo), null); }
+                catch (XmlException e) { result = (null, new DataIssue(DataIssueKind.MalformedAnnotation, path, $"malformed XML: {e.Message}", e.LineNumber)); }
             }
-            parsed[id] = doc;
-            return doc;
+            parsed[id] = result;
+            return result;
         }
 
-        var classNames = options.ClassNames ?? DiscoverClasses(annotationDir, ids, Load);
+        var classNames = options.ClassNames ?? DiscoverClasses(annotationDir, ids, id => Parse(id).Doc);
         var classIndex = classNames.Select((n, i) => (n, i)).ToDictionary(t => t.n, t => t.i, StringComparer.Ordinal);
 
         var samples = new List<DetectionSample>();
         foreach (var id in ids)
         {
-            var doc = Load(id, report: true);
+            var (doc, problem) = Parse(id);
+            if (problem != null) issues.Add(problem);
             if (doc == null) continue;
             var xmlPath = Path.Combine(annotationDir, id + ".xml");
             var sample = ReadSample(root, xmlPath, doc, classIndex, samples.Count + 1, options, issues);
@@ -90,13 +85,13 @@ public static class VocDatasetReader
         return ids;
     }
 
-    static List<string> DiscoverClasses(string annotationDir, IReadOnlyList<string> ids, Func<string, bool, XDocument?> load)
+    static List<string> DiscoverClasses(string annotationDir, IReadOnlyList<string> ids, Func<string, XDocument?> load)
     {
         var all = Directory.EnumerateFiles(annotationDir, "*.xml").Select(Path.GetFileNameWithoutExtension).Concat(ids);
         var names = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var id in all.Distinct())
         {
-            var doc = load(id!, false);
+            var doc = load(id!);
             if (doc == null) continue;
             foreach (var o in doc.Root?.Elements("object") ?? [])
                 if (o.Element("name")?.Value.Trim() is { Length: > 0 } n) names.Add(n);

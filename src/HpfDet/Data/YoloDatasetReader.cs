@@ -134,6 +134,11 @@ public static class YoloDatasetReader
         {
             throw new HpfDetException($"{path}:{e.Start.Line}: malformed YAML: {e.Message}. Fix the file.", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner fails this way on some unterminated flow sequences, without a position.
+            throw new HpfDetException($"{path}: malformed YAML ({e.Message}); check brackets and quotes.", e);
+        }
     }
 
     static YamlScalarNode? Scalar(YamlMappingNode map, string key) =>
