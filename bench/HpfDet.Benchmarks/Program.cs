@@ -4,6 +4,18 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using HpfDet.Benchmarks;
 
+// Quick console measurements of the data path: dotnet run -c Release --project bench/HpfDet.Benchmarks -- data-loading | synthetic
+if (args.Length > 0 && args[0] == "data-loading")
+{
+    DataLoadingThroughput.Run(Console.Out);
+    return;
+}
+if (args.Length > 0 && args[0] == "synthetic")
+{
+    DataLoadingThroughput.RunSynthetic(Console.Out);
+    return;
+}
+
 // Run all BenchmarkDotNet benchmarks: dotnet run -c Release --project bench/HpfDet.Benchmarks -- --filter '*'
 // Interleaved A/B ratio of HPF vs focal loss (robust on a busy machine):
 //   dotnet run -c Release --project bench/HpfDet.Benchmarks -- loss-ratio [rounds]
