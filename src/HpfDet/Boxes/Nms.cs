@@ -39,7 +39,7 @@ public static class Nms
     public static Tensor BatchedNms(Tensor boxes, Tensor scores, Tensor classIds, double iouThreshold)
         => Suppress(boxes, scores, classIds, iouThreshold);
 
-    private static Tensor Suppress(Tensor boxes, Tensor scores, Tensor? classIds, double iouThreshold)
+    internal static Tensor Suppress(Tensor boxes, Tensor scores, Tensor? classIds, double iouThreshold, long chunkElements = ChunkElements)
     {
         if (boxes.dim() != 2 || boxes.shape[1] != 4)
         {
@@ -84,7 +84,7 @@ public static class Nms
         }
         var weights = tensor(bitValues, device: device);
 
-        var rowsPerChunk = Math.Max(1, ChunkElements / padded);
+        var rowsPerChunk = Math.Max(1, chunkElements / padded);
         var packedChunks = new List<Tensor>();
         for (long r0 = 0; r0 < n; r0 += rowsPerChunk)
         {
