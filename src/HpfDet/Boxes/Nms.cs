@@ -10,8 +10,8 @@ namespace HpfDet.Boxes;
 /// threshold. IoU is computed in float32 and compared with the float64 threshold, as torchvision does.
 /// <para>
 /// How it avoids per-box host round trips: the IoU &gt; threshold matrix of the score-sorted boxes is
-/// computed on the boxes' device in row chunks and packed there into 64-bit words; the packed matrix
-/// (N·⌈N/64⌉ words, 3 MB for N = 5000) goes to the host in one transfer, where the greedy pass is one
+/// computed on the boxes' device in row chunks (only columns right of each row's word) and packed there
+/// into bits; the packed matrix (N·⌈N/64⌉ words, 3 MB for N = 5000) goes to the host in one transfer, where the greedy pass is one
 /// OR of a row of words per kept box.
 /// </para>
 /// </summary>
@@ -74,35 +74,42 @@ public static class Nms
         }
 
         var words = (n + 63) / 64;
-        var padded = words * 64;
-        // Bit b of a word is worth 2^b; bit 63 is long.MinValue, and because bits are disjoint the int64
-        // sum never carries, so it equals the bitwise OR.
-        var bitValues = new long[64];
-        for (var b = 0; b < 64; b++)
-        {
-            bitValues[b] = unchecked((long)(1UL << b));
-        }
-        var weights = tensor(bitValues, device: device);
-
-        var rowsPerChunk = Math.Max(1, chunkElements / padded);
+        // Bit b of a byte is worth 2^b; bits are disjoint, so the uint8 sum is the bitwise OR. Eight bytes
+        // read little-endian form one 64-bit word whose bit k is column 64·word + k.
+        var byteWeights = tensor(new byte[] { 1, 2, 4, 8, 16, 32, 64, 128 }, device: device);
         var packedChunks = new List<Tensor>();
+
+        // Row i only needs columns j > i, so a chunk of rows starting at r0 is compared with the columns from
+        // the word that holds r0 onward (about half the pairs of the full matrix).
+        var rowsPerChunk = Math.Max(64, chunkElements / Math.Max(1, n) / 64 * 64);
         for (long r0 = 0; r0 < n; r0 += rowsPerChunk)
         {
+            using var chunkScope = NewDisposeScope(); // frees each chunk's IoU temporaries before the next
             var rows = Math.Min(rowsPerChunk, n - r0);
-            var iou = BoxOps.PairwiseIoU(sortedBoxes.narrow(0, r0, rows), sortedBoxes); // [rows, N]
+            var firstWord = r0 / 64;
+            var c0 = firstWord * 64;
+            var cols = n - c0;
+            var chunkWords = words - firstWord;
+            var iou = BoxOps.PairwiseIoU(sortedBoxes.narrow(0, r0, rows), sortedBoxes.narrow(0, c0, cols)); // [rows, cols]
             var suppress = iou.gt(thr);
             if (sortedClasses is not null)
             {
-                suppress = suppress.logical_and(sortedClasses.narrow(0, r0, rows).unsqueeze(1).eq(sortedClasses.unsqueeze(0)));
+                var same = sortedClasses.narrow(0, r0, rows).unsqueeze(1).eq(sortedClasses.narrow(0, c0, cols).unsqueeze(0));
+                suppress = suppress.logical_and(same);
             }
-            if (padded > n)
+            var suppressBytes = suppress.to(uint8);
+            if (chunkWords * 64 > cols)
             {
-                suppress = nn.functional.pad(suppress.to(int64), [0, padded - n]);
+                suppressBytes = nn.functional.pad(suppressBytes, [0, chunkWords * 64 - cols]);
             }
-            var packed = (suppress.to(int64).reshape(rows, words, 64) * weights).sum(-1); // [rows, words]
-            packedChunks.Add(packed);
+            var packed = (suppressBytes.reshape(rows, chunkWords * 8, 8) * byteWeights).sum(-1, type: uint8); // [rows, chunkWords*8]
+            // Left-pad to full rows so the chunks stack into one [N, words·8] byte matrix.
+            var fullRows = firstWord > 0 ? nn.functional.pad(packed, [firstWord * 8, 0]) : packed;
+            packedChunks.Add(fullRows.MoveToOuterDisposeScope());
         }
-        var bits = cat(packedChunks, 0).cpu().data<long>().ToArray(); // the one host transfer
+        var packedBytes = cat(packedChunks, 0).cpu().data<byte>().ToArray(); // the one host transfer
+        var bits = new ulong[n * words];
+        Buffer.BlockCopy(packedBytes, 0, bits, 0, packedBytes.Length);
 
         var removed = new ulong[words];
         var keep = new List<long>();
@@ -117,7 +124,7 @@ public static class Nms
             var rowStart = i * words;
             for (var k = w; k < words; k++)
             {
-                removed[k] |= unchecked((ulong)bits[rowStart + k]);
+                removed[k] |= bits[rowStart + k];
             }
         }
         var keepSorted = tensor(keep.ToArray(), dtype: int64, device: device);
