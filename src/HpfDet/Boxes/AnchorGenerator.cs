@@ -1,0 +1,147 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Boxes;
+
+/// <summary>Options of <see cref="AnchorGenerator"/> (defaults are mmdetection v2's ATSS settings).</summary>
+public sealed record AnchorGeneratorOptions
+{
+    /// <param name="Strides">Stride of each feature level in pixels; null means (8, 16, 32, 64, 128). Also the base size.</param>
+    /// <param name="OctaveBaseScale">Anchor side = stride × OctaveBaseScale × 2^(i / ScalesPerOctave).</param>
+    /// <param name="ScalesPerOctave">Number of scales per location (i = 0 .. ScalesPerOctave-1).</param>
+    /// <param name="Ratios">Height/width ratios; null means (1.0).</param>
+    /// <param name="CenterOffset">Anchor centre = (x + CenterOffset) × stride; 0 as in mmdetection v2 ATSS.</param>
+    public AnchorGeneratorOptions(
+        int[]? Strides = null,
+        double OctaveBaseScale = 8,
+        int ScalesPerOctave = 1,
+        double[]? Ratios = null,
+        double CenterOffset = 0.0)
+    {
+        this.Strides = Strides ?? [8, 16, 32, 64, 128];
+        this.OctaveBaseScale = OctaveBaseScale;
+        this.ScalesPerOctave = ScalesPerOctave;
+        this.Ratios = Ratios ?? [1.0];
+        this.CenterOffset = CenterOffset;
+    }
+
+    public int[] Strides { get; init; }
+    public double OctaveBaseScale { get; init; }
+    public int ScalesPerOctave { get; init; }
+    public double[] Ratios { get; init; }
+    public double CenterOffset { get; init; }
+}
+
+/// <summary>
+/// Dense anchors over multi-level feature maps (mmdetection's AnchorGenerator with octave scales,
+/// scale-major order). At level l with stride s, location (x, y) gets one anchor per (ratio, scale) pair,
+/// ratio outer and scale inner: centre c = ((x + offset) s, (y + offset) s), width s·scale/√ratio,
+/// height s·scale·√ratio, box c ± (w/2, h/2).
+/// </summary>
+public sealed class AnchorGenerator
+{
+    private readonly double[] _baseAnchors; // [A * 4], relative to the centre (0, 0), per level scaled by stride
+
+    public AnchorGenerator(AnchorGeneratorOptions? options = null)
+    {
+        Options = options ?? new AnchorGeneratorOptions();
+        if (Options.Strides.Length == 0 || Options.Strides.Any(s => s <= 0))
+        {
+            throw new HpfDetException("AnchorGeneratorOptions.Strides: give at least one stride, each > 0 (e.g. 8, 16, 32, 64, 128).");
+        }
+        if (Options.Ratios.Length == 0 || Options.Ratios.Any(r => !(r > 0)))
+        {
+            throw new HpfDetException("AnchorGeneratorOptions.Ratios: give at least one ratio, each > 0 (e.g. 1.0).");
+        }
+        if (Options.ScalesPerOctave < 1 || !(Options.OctaveBaseScale > 0))
+        {
+            throw new HpfDetException("AnchorGeneratorOptions: ScalesPerOctave must be >= 1 and OctaveBaseScale > 0.");
+        }
+        var list = new List<double>();
+        foreach (var ratio in Options.Ratios)
+        {
+            var hRatio = Math.Sqrt(ratio);
+            var wRatio = 1.0 / hRatio;
+            for (var i = 0; i < Options.ScalesPerOctave; i++)
+            {
+                var scale = Options.OctaveBaseScale * Math.Pow(2.0, (double)i / Options.ScalesPerOctave);
+                var w = wRatio * scale;
+                var h = hRatio * scale;
+                list.AddRange([-0.5 * w, -0.5 * h, 0.5 * w, 0.5 * h]);
+            }
+        }
+        _baseAnchors = list.ToArray();
+    }
+
+    public AnchorGeneratorOptions Options { get; }
+
+    /// <summary>Anchors per location (ratios × scales per octave).</summary>
+    public int NumAnchorsPerLocation => Options.Ratios.Length * Options.ScalesPerOctave;
+
+    /// <summary>Number of feature levels (= number of strides).</summary>
+    public int NumLevels => Options.Strides.Length;
+
+    /// <summary>
+    /// Anchors of every level. featureSizes[l] = (H_l, W_l) → per level [H_l·W_l·A, 4] float32 on
+    /// <paramref name="device"/>, ordered y outer, x inner, then the A anchors of the location.
+    /// </summary>
+    public IReadOnlyList<Tensor> GridAnchors(IReadOnlyList<(int H, int W)> featureSizes, Device device)
+    {
+        CheckLevels(featureSizes.Count);
+        var result = new List<Tensor>(featureSizes.Count);
+        for (var l = 0; l < featureSizes.Count; l++)
+        {
+            result.Add(SingleLevelAnchors(featureSizes[l], Options.Strides[l], device));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Which anchors lie on feature locations that cover the un-padded image (mmdetection's valid_flags):
+    /// at stride s, locations x &lt; ceil(validW / s) and y &lt; ceil(validH / s) are valid.
+    /// featureSizes[l] = (H_l, W_l), validSize = (H, W) of the image before padding → per level [H_l·W_l·A] bool.
+    /// </summary>
+    public IReadOnlyList<Tensor> ValidFlags(IReadOnlyList<(int H, int W)> featureSizes, (int H, int W) validSize, Device device)
+    {
+        CheckLevels(featureSizes.Count);
+        var result = new List<Tensor>(featureSizes.Count);
+        for (var l = 0; l < featureSizes.Count; l++)
+        {
+            using var scope = NewDisposeScope();
+            var (h, w) = featureSizes[l];
+            var s = Options.Strides[l];
+            var validH = Math.Min((validSize.H + s - 1) / s, h);
+            var validW = Math.Min((validSize.W + s - 1) / s, w);
+            var vx = arange(w, device: device).lt(validW);
+            var vy = arange(h, device: device).lt(validH);
+            var v = vy.unsqueeze(1).logical_and(vx.unsqueeze(0)).reshape(h * w, 1)
+                .expand(h * w, NumAnchorsPerLocation).reshape(-1);
+            result.Add(v.contiguous().MoveToOuterDisposeScope());
+        }
+        return result;
+    }
+
+    private Tensor SingleLevelAnchors((int H, int W) size, int stride, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var a = NumAnchorsPerLocation;
+        var baseAnchors = tensor(_baseAnchors.Select(v => v * stride).ToArray(), dtype: float64, device: device).reshape(a, 4);
+        var shiftX = (arange(size.W, dtype: float64, device: device) + Options.CenterOffset) * stride;
+        var shiftY = (arange(size.H, dtype: float64, device: device) + Options.CenterOffset) * stride;
+        var xx = shiftX.unsqueeze(0).expand(size.H, size.W).reshape(-1);
+        var yy = shiftY.unsqueeze(1).expand(size.H, size.W).reshape(-1);
+        var shifts = stack(new[] { xx, yy, xx, yy }, 1); // [HW, 4]
+        // float64 for the sum, then float32: exact for every anchor of practical image sizes.
+        var anchors = (shifts.unsqueeze(1) + baseAnchors.unsqueeze(0)).reshape(-1, 4).to(float32);
+        return anchors.MoveToOuterDisposeScope();
+    }
+
+    private void CheckLevels(int count)
+    {
+        if (count != Options.Strides.Length)
+        {
+            throw new ArgumentException(
+                $"Got {count} feature sizes but the anchor generator has {Options.Strides.Length} strides; give one (H, W) per level.");
+        }
+    }
+}

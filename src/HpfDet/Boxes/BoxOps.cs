@@ -1,0 +1,134 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Boxes;
+
+/// <summary>
+/// Geometry on axis-aligned boxes in (x1, y1, x2, y2) pixel coordinates, float32 on any device.
+/// Widths are x2 - x1 (no +1). Degenerate boxes (x2 &lt;= x1 or y2 &lt;= y1) have area 0, and every
+/// ratio divides by a denominator clamped at a small epsilon, so zero-area boxes give IoU 0, never NaN.
+/// </summary>
+public static class BoxOps
+{
+    /// <summary>Denominator floor for IoU/IoF/GIoU (same as mmdetection's bbox_overlaps).</summary>
+    public const double DefaultEps = 1e-6;
+
+    /// <summary>Box areas with negative widths/heights clamped to 0. boxes [N, 4] → [N].</summary>
+    public static Tensor Area(Tensor boxes)
+    {
+        using var scope = NewDisposeScope();
+        var w = (boxes.select(-1, 2) - boxes.select(-1, 0)).clamp_min(0);
+        var h = (boxes.select(-1, 3) - boxes.select(-1, 1)).clamp_min(0);
+        return (w * h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Box centres (cx, cy). boxes [N, 4] → [N, 2].</summary>
+    public static Tensor Centers(Tensor boxes)
+    {
+        using var scope = NewDisposeScope();
+        var xy1 = boxes.narrow(-1, 0, 2);
+        var xy2 = boxes.narrow(-1, 2, 2);
+        return ((xy1 + xy2) * 0.5).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Clamps x to [0, width] and y to [0, height]. boxes [N, 4] → [N, 4] (new tensor).</summary>
+    public static Tensor ClipToImage(Tensor boxes, int height, int width)
+    {
+        using var scope = NewDisposeScope();
+        var x1 = boxes.select(-1, 0).clamp(0, width);
+        var y1 = boxes.select(-1, 1).clamp(0, height);
+        var x2 = boxes.select(-1, 2).clamp(0, width);
+        var y2 = boxes.select(-1, 3).clamp(0, height);
+        return stack(new[] { x1, y1, x2, y2 }, -1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Intersection areas of every pair. a [N, 4], b [M, 4] → [N, M].</summary>
+    public static Tensor PairwiseIntersection(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        var lt = maximum(a.narrow(-1, 0, 2).unsqueeze(1), b.narrow(-1, 0, 2).unsqueeze(0)); // [N, M, 2]
+        var rb = minimum(a.narrow(-1, 2, 2).unsqueeze(1), b.narrow(-1, 2, 2).unsqueeze(0)); // [N, M, 2]
+        var wh = (rb - lt).clamp_min(0);
+        return (wh.select(-1, 0) * wh.select(-1, 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>IoU of every pair: inter / max(areaA + areaB - inter, eps). a [N, 4], b [M, 4] → [N, M].</summary>
+    public static Tensor PairwiseIoU(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        var inter = PairwiseIntersection(a, b);
+        var union = Area(a).unsqueeze(1) + Area(b).unsqueeze(0) - inter;
+        return (inter / union.clamp_min(DefaultEps)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Intersection over the area of the first box ("IoF", as mmdetection's mode='iof'):
+    /// inter / max(areaA, eps). Used to find anchors that lie inside crowd regions. a [N, 4], b [M, 4] → [N, M].
+    /// </summary>
+    public static Tensor PairwiseIoF(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        var inter = PairwiseIntersection(a, b);
+        return (inter / Area(a).unsqueeze(1).clamp_min(DefaultEps)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Generalised IoU of every pair: IoU - (enclose - union) / max(enclose, eps), in [-1, 1].
+    /// a [N, 4], b [M, 4] → [N, M].
+    /// </summary>
+    public static Tensor PairwiseGIoU(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        var inter = PairwiseIntersection(a, b);
+        var union = (Area(a).unsqueeze(1) + Area(b).unsqueeze(0) - inter).clamp_min(DefaultEps);
+        var iou = inter / union;
+        var lt = minimum(a.narrow(-1, 0, 2).unsqueeze(1), b.narrow(-1, 0, 2).unsqueeze(0));
+        var rb = maximum(a.narrow(-1, 2, 2).unsqueeze(1), b.narrow(-1, 2, 2).unsqueeze(0));
+        var wh = (rb - lt).clamp_min(0);
+        var enclose = (wh.select(-1, 0) * wh.select(-1, 1)).clamp_min(DefaultEps);
+        return (iou - (enclose - union) / enclose).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>IoU of corresponding rows. a [N, 4], b [N, 4] → [N].</summary>
+    public static Tensor AlignedIoU(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        var inter = AlignedIntersection(a, b);
+        var union = Area(a) + Area(b) - inter;
+        return (inter / union.clamp_min(DefaultEps)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Generalised IoU of corresponding rows (differentiable; the GIoU loss is 1 - this).
+    /// a [N, 4], b [N, 4] → [N].
+    /// </summary>
+    public static Tensor AlignedGIoU(Tensor a, Tensor b, double eps = 1e-6)
+    {
+        using var scope = NewDisposeScope();
+        var inter = AlignedIntersection(a, b);
+        var union = (Area(a) + Area(b) - inter).clamp_min(eps);
+        var iou = inter / union;
+        var lt = minimum(a.narrow(-1, 0, 2), b.narrow(-1, 0, 2));
+        var rb = maximum(a.narrow(-1, 2, 2), b.narrow(-1, 2, 2));
+        var wh = (rb - lt).clamp_min(0);
+        var enclose = (wh.select(-1, 0) * wh.select(-1, 1)).clamp_min(eps);
+        return (iou - (enclose - union) / enclose).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Greedy NMS (torchvision semantics); see <see cref="Boxes.Nms.Apply"/>. boxes [N, 4], scores [N] → kept [K] int64.</summary>
+    public static Tensor Nms(Tensor boxes, Tensor scores, double iouThreshold)
+        => Boxes.Nms.Apply(boxes, scores, iouThreshold);
+
+    /// <summary>Class-aware NMS; see <see cref="Boxes.Nms.BatchedNms"/>. boxes [N, 4], scores [N], classIds [N] → kept [K] int64.</summary>
+    public static Tensor BatchedNms(Tensor boxes, Tensor scores, Tensor classIds, double iouThreshold)
+        => Boxes.Nms.BatchedNms(boxes, scores, classIds, iouThreshold);
+
+    private static Tensor AlignedIntersection(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        var lt = maximum(a.narrow(-1, 0, 2), b.narrow(-1, 0, 2));
+        var rb = minimum(a.narrow(-1, 2, 2), b.narrow(-1, 2, 2));
+        var wh = (rb - lt).clamp_min(0);
+        return (wh.select(-1, 0) * wh.select(-1, 1)).MoveToOuterDisposeScope();
+    }
+}

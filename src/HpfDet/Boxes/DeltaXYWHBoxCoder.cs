@@ -1,0 +1,127 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Boxes;
+
+/// <summary>Options of <see cref="DeltaXYWHBoxCoder"/> (defaults are mmdetection's ATSS settings).</summary>
+public sealed record DeltaXYWHBoxCoderOptions
+{
+    /// <param name="Means">Mean subtracted from (dx, dy, dw, dh) after encoding; null means (0, 0, 0, 0).</param>
+    /// <param name="Stds">Std dividing (dx, dy, dw, dh) after encoding; null means (0.1, 0.1, 0.2, 0.2).</param>
+    /// <param name="WhRatioClip">Decoded dw, dh are clamped to ±|log(WhRatioClip)| so exp() cannot overflow.</param>
+    public DeltaXYWHBoxCoderOptions(double[]? Means = null, double[]? Stds = null, double WhRatioClip = 16.0 / 1000.0)
+    {
+        this.Means = Means ?? [0.0, 0.0, 0.0, 0.0];
+        this.Stds = Stds ?? [0.1, 0.1, 0.2, 0.2];
+        this.WhRatioClip = WhRatioClip;
+    }
+
+    /// <summary>Mean subtracted from (dx, dy, dw, dh) after encoding.</summary>
+    public double[] Means { get; init; }
+
+    /// <summary>Std dividing (dx, dy, dw, dh) after encoding.</summary>
+    public double[] Stds { get; init; }
+
+    /// <summary>Decoded dw, dh are clamped to ±|log(WhRatioClip)|.</summary>
+    public double WhRatioClip { get; init; }
+}
+
+/// <summary>
+/// Encodes ground-truth boxes as offsets from anchors and back (mmdetection's DeltaXYWHBBoxCoder,
+/// non-legacy: widths are x2 - x1 without +1):
+/// dx = (gx - ax) / aw, dy = (gy - ay) / ah, dw = log(gw / aw), dh = log(gh / ah), then (d - mean) / std.
+/// Works on [..., 4] tensors of any leading shape that broadcast against each other.
+/// </summary>
+public sealed class DeltaXYWHBoxCoder
+{
+    private readonly double[] _means;
+    private readonly double[] _stds;
+    private readonly double _maxLogRatio;
+
+    public DeltaXYWHBoxCoder(DeltaXYWHBoxCoderOptions? options = null)
+    {
+        Options = options ?? new DeltaXYWHBoxCoderOptions();
+        _means = Options.Means;
+        _stds = Options.Stds;
+        if (_means.Length != 4 || _stds.Length != 4)
+        {
+            throw new HpfDetException(
+                $"DeltaXYWHBoxCoderOptions: Means and Stds need exactly 4 values (dx, dy, dw, dh); got {_means.Length} and {_stds.Length}.");
+        }
+        if (_stds.Any(s => !(s > 0)))
+        {
+            throw new HpfDetException("DeltaXYWHBoxCoderOptions.Stds: every value must be > 0.");
+        }
+        if (!(Options.WhRatioClip > 0))
+        {
+            throw new HpfDetException("DeltaXYWHBoxCoderOptions.WhRatioClip must be > 0 (default 0.016).");
+        }
+        _maxLogRatio = Math.Abs(Math.Log(Options.WhRatioClip));
+    }
+
+    public DeltaXYWHBoxCoderOptions Options { get; }
+
+    /// <summary>Regression targets. anchors [N, 4], gt [N, 4] → deltas [N, 4] (normalised by Means/Stds).</summary>
+    public Tensor Encode(Tensor anchors, Tensor gt)
+    {
+        using var scope = NewDisposeScope();
+        var (ax, ay, aw, ah) = XYWH(anchors);
+        var (gx, gy, gw, gh) = XYWH(gt);
+        var dx = (gx - ax) / aw;
+        var dy = (gy - ay) / ah;
+        var dw = (gw / aw).log();
+        var dh = (gh / ah).log();
+        var deltas = stack(new[] { dx, dy, dw, dh }, -1);
+        return Normalise(deltas).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Boxes from anchors and predicted deltas. anchors [N, 4], deltas [N, 4] (or [B, N, 4]) → boxes of the
+    /// deltas' shape. dw, dh are clamped to ±|log(WhRatioClip)|; with <paramref name="maxShape"/> x is clamped to
+    /// [0, W] and y to [0, H].
+    /// </summary>
+    public Tensor Decode(Tensor anchors, Tensor deltas, (int H, int W)? maxShape = null)
+    {
+        using var scope = NewDisposeScope();
+        var means = tensor(_means, dtype: deltas.dtype, device: deltas.device);
+        var stds = tensor(_stds, dtype: deltas.dtype, device: deltas.device);
+        var d = deltas * stds + means;
+        var (ax, ay, aw, ah) = XYWH(anchors);
+        var dx = d.select(-1, 0);
+        var dy = d.select(-1, 1);
+        var dw = d.select(-1, 2).clamp(-_maxLogRatio, _maxLogRatio);
+        var dh = d.select(-1, 3).clamp(-_maxLogRatio, _maxLogRatio);
+        var cx = ax + aw * dx;
+        var cy = ay + ah * dy;
+        var w = aw * dw.exp();
+        var h = ah * dh.exp();
+        var x1 = cx - w * 0.5;
+        var y1 = cy - h * 0.5;
+        var x2 = cx + w * 0.5;
+        var y2 = cy + h * 0.5;
+        if (maxShape is { } shape)
+        {
+            x1 = x1.clamp(0, shape.W);
+            x2 = x2.clamp(0, shape.W);
+            y1 = y1.clamp(0, shape.H);
+            y2 = y2.clamp(0, shape.H);
+        }
+        return stack(new[] { x1, y1, x2, y2 }, -1).MoveToOuterDisposeScope();
+    }
+
+    private Tensor Normalise(Tensor deltas)
+    {
+        var means = tensor(_means, dtype: deltas.dtype, device: deltas.device);
+        var stds = tensor(_stds, dtype: deltas.dtype, device: deltas.device);
+        return (deltas - means) / stds;
+    }
+
+    private static (Tensor X, Tensor Y, Tensor W, Tensor H) XYWH(Tensor boxes)
+    {
+        var x1 = boxes.select(-1, 0);
+        var y1 = boxes.select(-1, 1);
+        var x2 = boxes.select(-1, 2);
+        var y2 = boxes.select(-1, 3);
+        return ((x1 + x2) * 0.5, (y1 + y2) * 0.5, x2 - x1, y2 - y1);
+    }
+}

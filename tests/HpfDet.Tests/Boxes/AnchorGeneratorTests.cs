@@ -1,0 +1,97 @@
+using HpfDet.Boxes;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Tests.Boxes;
+
+public class AnchorGeneratorTests
+{
+    [Fact]
+    public void AtssDefaultsOnA2x2MapAtStride8()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new AnchorGenerator(new AnchorGeneratorOptions(Strides: [8]));
+        var anchors = generator.GridAnchors([(2, 2)], CPU)[0];
+        // Side = 8 * 8 = 64, half 32; centres (0,0), (8,0), (0,8), (8,8) in row-major order (y outer).
+        float[] expected =
+        [
+            -32, -32, 32, 32,
+            -24, -32, 40, 32,
+            -32, -24, 32, 40,
+            -24, -24, 40, 40,
+        ];
+        Assert.Equal(new long[] { 4, 4 }, anchors.shape);
+        Assert.Equal(ScalarType.Float32, anchors.dtype);
+        Assert.Equal(expected, anchors.data<float>().ToArray());
+    }
+
+    [Fact]
+    public void RatiosOuterScalesInnerWithCentreOffset()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new AnchorGenerator(new AnchorGeneratorOptions(
+            Strides: [16], OctaveBaseScale: 4, ScalesPerOctave: 2, Ratios: [0.5, 2.0], CenterOffset: 0.5));
+        var anchors = generator.GridAnchors([(1, 2)], CPU)[0];
+        Assert.Equal(new long[] { 8, 4 }, anchors.shape); // 2 locations x (2 ratios x 2 scales)
+        // Scales 4 and 4*sqrt(2). Ratio r = h/w: h factor sqrt(r), w factor 1/sqrt(r).
+        // Location (0,0): centre (8, 8).
+        //  r=0.5, s=4:        w = 16*4*sqrt(2) = 90.50967, h = 16*4/sqrt(2) = 45.254834
+        //  r=0.5, s=4sqrt2:   w = 128, h = 64
+        //  r=2,   s=4:        w = 45.254834, h = 90.50967
+        //  r=2,   s=4sqrt2:   w = 64, h = 128
+        double[][] wh = [[90.50967, 45.254834], [128, 64], [45.254834, 90.50967], [64, 128]];
+        var v = anchors.data<float>().ToArray();
+        for (var loc = 0; loc < 2; loc++)
+        {
+            var cx = 8 + 16 * loc;
+            for (var a = 0; a < 4; a++)
+            {
+                var row = (loc * 4 + a) * 4;
+                Assert.Equal(cx - wh[a][0] / 2, v[row], 3);
+                Assert.Equal(8 - wh[a][1] / 2, v[row + 1], 3);
+                Assert.Equal(cx + wh[a][0] / 2, v[row + 2], 3);
+                Assert.Equal(8 + wh[a][1] / 2, v[row + 3], 3);
+            }
+        }
+    }
+
+    [Fact]
+    public void OneTensorPerLevelWithHWACount()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new AnchorGenerator();
+        var sizes = new List<(int H, int W)> { (10, 12), (5, 6), (3, 3), (2, 2), (1, 1) };
+        var levels = generator.GridAnchors(sizes, CPU);
+        Assert.Equal(5, levels.Count);
+        for (var l = 0; l < 5; l++)
+        {
+            Assert.Equal(sizes[l].H * sizes[l].W, levels[l].shape[0]);
+        }
+        // Last anchor of level 1 (stride 16): location (x=5, y=4) → centre (80, 64), side 128.
+        var last = levels[1][-1].data<float>().ToArray();
+        Assert.Equal(new float[] { 16, 0, 144, 128 }, last);
+        Assert.Throws<ArgumentException>(() => generator.GridAnchors([(1, 1)], CPU));
+    }
+
+    [Fact]
+    public void ValidFlagsMarkLocationsInsideTheUnpaddedImage()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new AnchorGenerator(new AnchorGeneratorOptions(Strides: [8], Ratios: [1.0, 2.0]));
+        // Feature 2x3, image 9 high (ceil(9/8) = 2 rows valid) and 12 wide (ceil(12/8) = 2 columns valid).
+        var flags = generator.ValidFlags([(2, 3)], (9, 12), CPU)[0].data<bool>().ToArray();
+        bool[] expected = [true, true, true, true, false, false, true, true, true, true, false, false];
+        Assert.Equal(expected, flags);
+    }
+
+    [Fact]
+    public void PointsAreCellCentres()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new PointGenerator(new PointGeneratorOptions(Strides: [4]));
+        var points = generator.GridPoints([(2, 3)], CPU)[0];
+        // (x + 0.5) * 4 for x = 0..2, (y + 0.5) * 4 for y = 0..1, y outer.
+        Assert.Equal(new float[] { 2, 2, 6, 2, 10, 2, 2, 6, 6, 6, 10, 6 }, points.data<float>().ToArray());
+        Assert.Equal(new float[] { 4, 4, 4, 4, 4, 4 }, generator.GridStrides([(2, 3)], CPU)[0].data<float>().ToArray());
+    }
+}
