@@ -1,0 +1,82 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace HpfDet.Training;
+
+/// <summary>One training iteration, as written to log.jsonl (one JSON object per line, "type": "iter").</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Iteration">1-based global iteration.</param>
+/// <param name="EpochIteration">1-based iteration within the epoch.</param>
+/// <param name="IterationsPerEpoch">Iterations in one epoch.</param>
+/// <param name="Loss">Total loss.</param>
+/// <param name="LossClassification">Classification loss (focal, HPF, QFL or VFL).</param>
+/// <param name="LossBox">GIoU box loss (weighted).</param>
+/// <param name="LossCenterness">Centerness BCE.</param>
+/// <param name="LearningRate">Learning rate used for this step.</param>
+/// <param name="Gamma">Per-level γ used by the classification loss (P3..P7).</param>
+/// <param name="Alpha">Per-level α.</param>
+/// <param name="Positives">Per-level positive anchors of the batch.</param>
+/// <param name="MeanNegLogP">Per-level mean -log p of the positives' target class (NaN where none).</param>
+/// <param name="ImagesPerSecond">Throughput of this step.</param>
+/// <param name="ResidentMemoryBytes">Process resident memory after the step.</param>
+/// <param name="LiveTensors">Live TorchSharp tensors after the step (leak check).</param>
+/// <param name="GradNorm">Total gradient norm before clipping, where computed.</param>
+public sealed record IterationLog(
+    int Epoch, int Iteration, int EpochIteration, int IterationsPerEpoch,
+    double Loss, double LossClassification, double LossBox, double LossCenterness, double LearningRate,
+    double[] Gamma, double[] Alpha, long[] Positives, double[] MeanNegLogP,
+    double ImagesPerSecond, long ResidentMemoryBytes, long LiveTensors, double? GradNorm)
+{
+    public string Type => "iter";
+}
+
+/// <summary>One evaluation on the validation split ("type": "eval").</summary>
+/// <param name="Epoch">1-based epoch after which it ran.</param>
+/// <param name="Iteration">Global iteration at that point.</param>
+/// <param name="Stats">The 12 COCO numbers (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl).</param>
+/// <param name="PerClassAP">AP per class (same order as the class names), -1 where undefined.</param>
+/// <param name="VocMap50">Pascal VOC mAP@0.5.</param>
+/// <param name="Seconds">Evaluation time (inference + matching).</param>
+public sealed record EvaluationLog(int Epoch, int Iteration, double[] Stats, double[] PerClassAP, double VocMap50, double Seconds)
+{
+    public string Type => "eval";
+}
+
+/// <summary>Reads and writes log.jsonl.</summary>
+public static class TrainingLogJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public static string ToLine(IterationLog log) => JsonSerializer.Serialize(log, Options);
+    public static string ToLine(EvaluationLog log) => JsonSerializer.Serialize(log, Options);
+
+    /// <summary>Reads a log.jsonl file; lines of unknown type are skipped.</summary>
+    public static (List<IterationLog> Iterations, List<EvaluationLog> Evaluations) Read(string path)
+    {
+        var iterations = new List<IterationLog>();
+        var evaluations = new List<EvaluationLog>();
+        int lineNo = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                var type = doc.RootElement.TryGetProperty("type", out var t) ? t.GetString() : null;
+                if (type == "iter") iterations.Add(doc.RootElement.Deserialize<IterationLog>(Options)!);
+                else if (type == "eval") evaluations.Add(doc.RootElement.Deserialize<EvaluationLog>(Options)!);
+            }
+            catch (JsonException e)
+            {
+                throw new HpfDetException($"{path}, line {lineNo}: not a valid log entry ({e.Message}). The file may have been cut by a crash: delete the last line and retry.", e);
+            }
+        }
+        return (iterations, evaluations);
+    }
+}
