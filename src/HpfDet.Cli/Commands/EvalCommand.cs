@@ -11,22 +11,21 @@ namespace HpfDet.Cli.Commands;
 /// </summary>
 public static class EvalCommand
 {
-    public static readonly Option<FileInfo?> GtOption = new("--gt") { Description = "COCO ground-truth JSON (images, annotations, categories)." };
-    public static readonly Option<FileInfo?> ResultsOption = new("--results") { Description = "COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}]." };
-    public static readonly Option<FileInfo?> JsonOption = new("--json") { Description = "Write the metrics to this JSON file." };
-    public static readonly Option<DirectoryInfo?> PlotsOption = new("--plots") { Description = "Write precision-recall curves (pr_curves.png) to this folder." };
-
     public static Command Create()
     {
+        var gtOption = new Option<FileInfo?>("--gt") { Description = "COCO ground-truth JSON (images, annotations, categories). Goes with --results." };
+        var resultsOption = new Option<FileInfo?>("--results") { Description = "COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}]. Goes with --gt." };
+        var jsonOption = new Option<FileInfo?>("--json") { Description = "Write the metrics to this JSON file." };
+        var plotsOption = new Option<DirectoryInfo?>("--plots") { Description = "Write precision-recall curves (pr_curves.png) to this folder." };
         var cmd = new Command("eval", "Evaluate detections: COCO AP/AR exactly as pycocotools computes them, plus Pascal VOC mAP@0.5.");
-        cmd.Options.Add(GtOption);
-        cmd.Options.Add(ResultsOption);
-        cmd.Options.Add(JsonOption);
-        cmd.Options.Add(PlotsOption);
+        cmd.Options.Add(gtOption);
+        cmd.Options.Add(resultsOption);
+        cmd.Options.Add(jsonOption);
+        cmd.Options.Add(plotsOption);
         cmd.Validators.Add(r =>
         {
-            var hasGt = r.GetResult(GtOption) is not null;
-            var hasResults = r.GetResult(ResultsOption) is not null;
+            var hasGt = r.GetResult(gtOption) is not null;
+            var hasResults = r.GetResult(resultsOption) is not null;
             if (hasGt != hasResults)
                 r.AddError("--gt and --results go together: give both to evaluate a results file.");
             else if (!hasGt)
@@ -34,9 +33,9 @@ public static class EvalCommand
         });
         cmd.SetAction(parse =>
         {
-            var gt = parse.GetValue(GtOption)!;
-            var results = parse.GetValue(ResultsOption)!;
-            return RunFileEvaluation(gt.FullName, results.FullName, parse.GetValue(JsonOption)?.FullName, parse.GetValue(PlotsOption)?.FullName, Console.Out);
+            var gt = parse.GetValue(gtOption)!;
+            var results = parse.GetValue(resultsOption)!;
+            return RunFileEvaluation(gt.FullName, results.FullName, parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
         });
         return cmd;
     }
@@ -53,13 +52,14 @@ public static class EvalCommand
         var dts = CocoDetections.Load(resultsPath);
         var loadSeconds = clock.Elapsed.TotalSeconds;
         var result = CocoEvaluator.Evaluate(gt, dts);
+        var cocoSeconds = clock.Elapsed.TotalSeconds - loadSeconds;
         var voc = VocEvaluator.Evaluate(gt, dts);
-        var evalSeconds = clock.Elapsed.TotalSeconds - loadSeconds;
+        var vocSeconds = clock.Elapsed.TotalSeconds - loadSeconds - cocoSeconds;
 
         foreach (var w in result.Input.Warnings) output.WriteLine($"warning: {w}");
         output.WriteLine($"Evaluated {result.Input.DetectionsEvaluated} detections on {result.Input.Images} images, " +
             $"{result.Input.Categories} categories, {result.Input.GroundTruthBoxes} ground-truth boxes " +
-            $"(load {loadSeconds:0.00} s, evaluate {evalSeconds:0.00} s).");
+            $"(load {loadSeconds:0.00} s, COCO {cocoSeconds:0.00} s, VOC {vocSeconds:0.00} s).");
         output.WriteLine(EvaluationReport.FormatSummary(result));
         output.WriteLine();
         output.Write(EvaluationReport.FormatPerCategoryTable(result, voc));
