@@ -4,6 +4,14 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using HpfDet.Benchmarks;
 
+// Write the COCO evaluation benchmark problem: dotnet run -c Release --project bench/HpfDet.Benchmarks -- coco-generate DIR
+if (args is ["coco-generate", var dir])
+{
+    var (gt, dt) = CocoProblemGenerator.Write(dir);
+    Console.WriteLine($"Wrote {dir}/gt.json ({gt} boxes) and {dir}/dt.json ({dt} detections).");
+    return;
+}
+
 // Quick console measurements of the data path: dotnet run -c Release --project bench/HpfDet.Benchmarks -- data-loading | synthetic
 if (args.Length > 0 && args[0] == "data-loading")
 {

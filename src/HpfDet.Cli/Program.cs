@@ -5,4 +5,5 @@ using HpfDet.Cli.Commands;
 var root = new RootCommand("hpfdet: train, evaluate and run one-stage object detectors with Hierarchical Progressive Focus (HPF).");
 root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
 return CliRunner.Run(root, args);
