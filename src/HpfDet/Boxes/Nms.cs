@@ -12,7 +12,8 @@ namespace HpfDet.Boxes;
 /// How it avoids per-box host round trips: the IoU &gt; threshold matrix of the score-sorted boxes is
 /// computed on the boxes' device in row chunks (only columns right of each row's word) and packed there
 /// into bits; the packed matrix (N·⌈N/64⌉ words, 3 MB for N = 5000) goes to the host in one transfer, where the greedy pass is one
-/// OR of a row of words per kept box.
+/// OR of a row of words per kept box. For boxes already on the CPU the greedy pass runs directly on a host
+/// copy of the boxes (torchvision's CPU kernel), which is faster than building the N² matrix.
 /// </para>
 /// </summary>
 public static class Nms
@@ -39,7 +40,8 @@ public static class Nms
     public static Tensor BatchedNms(Tensor boxes, Tensor scores, Tensor classIds, double iouThreshold)
         => Suppress(boxes, scores, classIds, iouThreshold);
 
-    internal static Tensor Suppress(Tensor boxes, Tensor scores, Tensor? classIds, double iouThreshold, long chunkElements = ChunkElements)
+    internal static Tensor Suppress(
+        Tensor boxes, Tensor scores, Tensor? classIds, double iouThreshold, long chunkElements = ChunkElements, bool? onHost = null)
     {
         if (boxes.dim() != 2 || boxes.shape[1] != 4)
         {
@@ -65,6 +67,13 @@ public static class Nms
         var order = scores.sort(0, descending: true, stable: true).Indices; // [N]
         var sortedBoxes = boxes.index_select(0, order).to(float32);         // [N, 4]
         var sortedClasses = classIds?.index_select(0, order);
+        if (onHost ?? device.type == DeviceType.CPU)
+        {
+            // Boxes already in host memory: torchvision's CPU kernel (pairs visited only after a keep) beats
+            // building the N² matrix.
+            var keptOnHost = GreedyOnHost(sortedBoxes, sortedClasses, iouThreshold);
+            return order.index_select(0, tensor(keptOnHost, dtype: int64, device: device)).MoveToOuterDisposeScope();
+        }
 
         // float32 IoU > float64 threshold  <=>  IoU > (largest float32 <= threshold).
         var thr = (float)iouThreshold;
@@ -129,5 +138,49 @@ public static class Nms
         }
         var keepSorted = tensor(keep.ToArray(), dtype: int64, device: device);
         return order.index_select(0, keepSorted).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Greedy pass on score-sorted boxes in host memory, with torchvision's CPU arithmetic: float32 areas,
+    /// intersection and quotient, compared with the float64 threshold. Returns positions in the sorted order.
+    /// </summary>
+    private static long[] GreedyOnHost(Tensor sortedBoxes, Tensor? sortedClasses, double iouThreshold)
+    {
+        var b = sortedBoxes.contiguous().cpu().data<float>().ToArray();
+        var cls = sortedClasses?.to(int64).cpu().data<long>().ToArray();
+        var n = b.Length / 4;
+        var areas = new float[n];
+        for (var i = 0; i < n; i++)
+        {
+            areas[i] = (b[4 * i + 2] - b[4 * i]) * (b[4 * i + 3] - b[4 * i + 1]);
+        }
+        var suppressed = new bool[n];
+        var keep = new List<long>();
+        for (var i = 0; i < n; i++)
+        {
+            if (suppressed[i])
+            {
+                continue;
+            }
+            keep.Add(i);
+            float ix1 = b[4 * i], iy1 = b[4 * i + 1], ix2 = b[4 * i + 2], iy2 = b[4 * i + 3];
+            for (var j = i + 1; j < n; j++)
+            {
+                if (suppressed[j] || (cls is not null && cls[j] != cls[i]))
+                {
+                    continue;
+                }
+                var w = MathF.Max(0f, MathF.Min(ix2, b[4 * j + 2]) - MathF.Max(ix1, b[4 * j]));
+                var h = MathF.Max(0f, MathF.Min(iy2, b[4 * j + 3]) - MathF.Max(iy1, b[4 * j + 1]));
+                var inter = w * h;
+                var union = areas[i] + areas[j] - inter;
+                // A zero union (two empty boxes) gives no suppression, like torchvision's NaN.
+                if (union > 0f && (double)(inter / union) > iouThreshold)
+                {
+                    suppressed[j] = true;
+                }
+            }
+        }
+        return keep.ToArray();
     }
 }

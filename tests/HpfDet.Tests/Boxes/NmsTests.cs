@@ -19,6 +19,7 @@ public class NmsTests
         var keep = Nms.Apply(boxes, scores, 0.5);
         Assert.Equal(ScalarType.Int64, keep.dtype);
         Assert.Equal(new long[] { 0, 2, 4 }, keep.data<long>().ToArray());
+        Assert.Equal(new long[] { 0, 2, 4 }, Nms.Suppress(boxes, scores, null, 0.5, onHost: false).data<long>().ToArray());
         // Class-aware: D in its own class survives; B shares A's class and is still suppressed.
         var classes = tensor(new long[] { 0, 0, 0, 1, 0 });
         Assert.Equal(new long[] { 0, 3, 2, 4 }, Nms.BatchedNms(boxes, scores, classes, 0.5).data<long>().ToArray());
@@ -48,12 +49,14 @@ public class NmsTests
         var classTensor = tensor(classes.Select(c => (long)c).ToArray());
 
         var expected = BruteForce(coords, scores, null, threshold);
-        var actual = Nms.Suppress(boxes, scoreTensor, null, threshold, chunkElements).data<long>().ToArray();
-        Assert.Equal(expected, actual);
-
         var expectedBatched = BruteForce(coords, scores, classes, threshold);
-        var actualBatched = Nms.Suppress(boxes, scoreTensor, classTensor, threshold, chunkElements).data<long>().ToArray();
-        Assert.Equal(expectedBatched, actualBatched);
+        foreach (var onHost in new[] { false, true }) // bit-matrix path (accelerators) and host path (CPU)
+        {
+            var actual = Nms.Suppress(boxes, scoreTensor, null, threshold, chunkElements, onHost).data<long>().ToArray();
+            Assert.Equal(expected, actual);
+            var actualBatched = Nms.Suppress(boxes, scoreTensor, classTensor, threshold, chunkElements, onHost).data<long>().ToArray();
+            Assert.Equal(expectedBatched, actualBatched);
+        }
         Assert.Equal(expectedBatched, Nms.BatchedNms(boxes, scoreTensor, classTensor, threshold).data<long>().ToArray());
         Assert.True(expected.Length < n && expected.Length > 1, "the case should suppress something and keep something");
     }
