@@ -17,21 +17,6 @@ public sealed record Detections(Tensor Boxes, Tensor Scores, Tensor Labels) : ID
 {
     public long Count => Scores.shape[0];
 
-    /// <summary>
-    /// Maps boxes from the network input frame back to the original image: undo a horizontal flip of
-    /// the resized image (width <paramref name="resizedWidth"/>), divide by the resize factors, clip.
-    /// </summary>
-    public Detections ToOriginal(double scaleX, double scaleY, int originalWidth, int originalHeight, bool flipped = false, double resizedWidth = 0)
-    {
-        var b = Boxes;
-        if (flipped)
-            b = torch.stack([b[.., 2].neg().add(resizedWidth), b[.., 1], b[.., 0].neg().add(resizedWidth), b[.., 3]], 1);
-        var scale = torch.tensor(new[] { (float)scaleX, (float)scaleY, (float)scaleX, (float)scaleY }, device: b.device);
-        b = b.div(scale);
-        b = torch.stack([b[.., 0].clamp(0, originalWidth), b[.., 1].clamp(0, originalHeight), b[.., 2].clamp(0, originalWidth), b[.., 3].clamp(0, originalHeight)], 1);
-        return new Detections(b, Scores, Labels);
-    }
-
     public void Dispose()
     {
         Boxes.Dispose();

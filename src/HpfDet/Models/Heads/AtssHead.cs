@@ -75,13 +75,15 @@ public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
     void InitWeights()
     {
         using var _ = torch.no_grad();
-        // Normal(0, 0.01) convs, zero biases; the classifier bias makes every initial score the prior,
-        // so the loss of the many negatives does not swamp the first iterations.
+        // Normal(0, 0.01) convs, zero biases, GroupNorm as identity (TorchSharp leaves GroupNorm's affine
+        // parameters uninitialised); the classifier bias makes every initial score the prior, so the
+        // loss of the many negatives does not swamp the first iterations.
         foreach (var (name, p) in named_parameters())
         {
             if (name.StartsWith("scales")) continue;
-            if (name.EndsWith("weight") && p.dim() == 4) nn.init.normal_(p, 0, 0.01);
-            else if (name.EndsWith("bias") && !name.Contains(".gn.")) nn.init.zeros_(p);
+            if (name.Contains(".gn.")) { if (name.EndsWith("weight")) nn.init.ones_(p); else nn.init.zeros_(p); }
+            else if (name.EndsWith("weight") && p.dim() == 4) nn.init.normal_(p, 0, 0.01);
+            else if (name.EndsWith("bias")) nn.init.zeros_(p);
         }
         double prior = Options.PriorProbability;
         atss_cls.bias!.fill_(-Math.Log((1 - prior) / prior));

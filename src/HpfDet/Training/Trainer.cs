@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using HpfDet.Data;
+using HpfDet.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Training;
+
+/// <summary>Options of <see cref="Trainer"/>; defaults follow mmdetection's 1x schedule for ATSS.</summary>
+/// <param name="Epochs">Training epochs.</param>
+/// <param name="LearningRate">Base learning rate (0.01 for batch 16 in the 1x schedule; scale linearly).</param>
+/// <param name="Momentum">SGD momentum.</param>
+/// <param name="WeightDecay">L2 weight decay.</param>
+/// <param name="WarmupIterations">Linear warm-up iterations.</param>
+/// <param name="WarmupRatio">Starting fraction of the learning rate during warm-up.</param>
+/// <param name="DecayEpochs">0-based epochs where the learning rate is multiplied by 0.1; null means 8/12 and 11/12 of the run.</param>
+/// <param name="GradientClipNorm">Clip the total gradient norm to this value; null disables clipping.</param>
+/// <param name="EvaluateEveryEpochs">Evaluate after every N epochs (and after the last); 0 disables.</param>
+/// <param name="MaxIterations">Stop after this many global iterations (null: run all epochs).</param>
+/// <param name="LogEveryIterations">Write a log line every N iterations (the first and last always).</param>
+public sealed record TrainerOptions(
+    int Epochs = 12,
+    double LearningRate = 0.01,
+    double Momentum = 0.9,
+    double WeightDecay = 1e-4,
+    int WarmupIterations = 500,
+    double WarmupRatio = 0.001,
+    int[]? DecayEpochs = null,
+    double? GradientClipNorm = null,
+    int EvaluateEveryEpochs = 1,
+    int? MaxIterations = null,
+    int LogEveryIterations = 1);
+
+/// <summary>How a <see cref="Trainer.Run"/> ended.</summary>
+public enum TrainingOutcome { Completed, Interrupted }
+
+/// <summary>The end state of a run.</summary>
+public sealed record TrainingResult(TrainingOutcome Outcome, int Epoch, int Iteration, string LastCheckpoint, EvaluationLog? LastEvaluation);
+
+/// <summary>A NaN or Inf loss: training stopped; the last good checkpoint is kept.</summary>
+public sealed class NonFiniteLossException(string message) : HpfDetException(message);
+
+/// <summary>
+/// Trains an <see cref="AtssDetector"/>: SGD with momentum, linear warm-up and step decay, optional
+/// gradient clipping, evaluation every N epochs, a JSONL log line per iteration, and atomic
+/// checkpoints (model, optimizer, position, RNG) from which <see cref="Resume"/> continues exactly.
+/// Writes only into its run folder; reports progress through events.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    readonly AtssDetector model;
+    readonly DataLoader loader;
+    readonly Func<AtssDetector, int, int, EvaluationLog?>? evaluate;
+    readonly SgdMomentum optimizer;
+    readonly LearningRateSchedule schedule;
+    readonly IReadOnlyList<string> classNames;
+    readonly System.Text.Json.Nodes.JsonObject? config;
+    int epoch, epochIteration, iteration;
+
+    public TrainerOptions Options { get; }
+    public string RunDirectory { get; }
+    public string CheckpointDirectory => Path.Combine(RunDirectory, "checkpoints");
+    public string LogPath => Path.Combine(RunDirectory, "log.jsonl");
+    public int IterationsPerEpoch => loader.BatchesPerEpoch;
+    public int TotalIterations => Options.MaxIterations is { } m ? Math.Min(m, Options.Epochs * IterationsPerEpoch) : Options.Epochs * IterationsPerEpoch;
+
+    /// <summary>Raised after every iteration (also those not written to the log).</summary>
+    public event Action<IterationLog>? IterationCompleted;
+    /// <summary>Raised after every evaluation.</summary>
+    public event Action<EvaluationLog>? Evaluated;
+    /// <summary>Raised with the path of every checkpoint written.</summary>
+    public event Action<string>? CheckpointWritten;
+
+    /// <param name="model">The detector (its classification loss decides FL/HPF/QFL/VFL).</param>
+    /// <param name="trainLoader">Shuffling training loader.</param>
+    /// <param name="options">Schedule and optimiser.</param>
+    /// <param name="runDirectory">Folder for log.jsonl and checkpoints/.</param>
+    /// <param name="classNames">Stored in checkpoints.</param>
+    /// <param name="evaluate">Called with (model, 1-based epoch, iteration) when an evaluation is due; null disables evaluation.</param>
+    /// <param name="config">The run's configuration, stored in checkpoints so that eval/detect can rebuild the model.</param>
+    public Trainer(AtssDetector model, DataLoader trainLoader, TrainerOptions options, string runDirectory, IReadOnlyList<string> classNames,
+        Func<AtssDetector, int, int, EvaluationLog?>? evaluate = null, System.Text.Json.Nodes.JsonObject? config = null)
+    {
+        this.model = model;
+        loader = trainLoader;
+        Options = options;
+        RunDirectory = runDirectory;
+        this.classNames = classNames;
+        this.evaluate = evaluate;
+        this.config = config;
+        if (options.Epochs < 1) throw new HpfDetException($"epochs must be at least 1, got {options.Epochs}.");
+        if (!(options.LearningRate > 0)) throw new HpfDetException($"lr must be positive, got {options.LearningRate}.");
+        if (loader.BatchesPerEpoch == 0) throw new HpfDetException("The training set gives no batch: it is empty or smaller than the batch size with drop_last.");
+        optimizer = new SgdMomentum(model.named_parameters(), options.Momentum, options.WeightDecay);
+        schedule = new LearningRateSchedule(options.LearningRate, options.WarmupIterations, options.WarmupRatio,
+            options.DecayEpochs ?? LearningRateSchedule.DefaultDecayEpochs(options.Epochs));
+        Directory.CreateDirectory(CheckpointDirectory);
+    }
+
+    /// <summary>Continues from a checkpoint: weights, optimizer state, position and RNG.</summary>
+    public void Resume(string checkpointPath)
+    {
+        var (info, tensors) = Checkpoint.Load(checkpointPath);
+        try
+        {
+            Checkpoint.ApplyToModel(tensors, model, checkpointPath);
+            optimizer.LoadState(Checkpoint.OptimizerState(tensors));
+            if (tensors.TryGetValue("rng.torch", out var rng)) torch.set_rng_state(rng);
+            epoch = info.Epoch;
+            epochIteration = info.EpochIteration;
+            iteration = info.Iteration;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Trains until the last epoch (or MaxIterations), or until cancelled (then checkpoints and returns).</summary>
+    public TrainingResult Run(CancellationToken cancellationToken = default)
+    {
+        model.train();
+        string last = Path.Combine(CheckpointDirectory, "last.ckpt");
+        EvaluationLog? lastEval = null;
+        using var log = new StreamWriter(LogPath, append: true) { AutoFlush = true };
+        while (epoch < Options.Epochs && iteration < TotalIterations)
+        {
+            int skip = epochIteration;
+            var batches = loader.Epoch(epoch, cancellationToken).GetEnumerator();
+            try
+            {
+                // A resumed epoch skips the batches already trained on (same order: the loader is seeded by epoch).
+                for (int s = 0; s < skip && batches.MoveNext(); s++) batches.Current.Dispose();
+                while (iteration < TotalIterations)
+                {
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        SaveCheckpoint(last);
+                        return new TrainingResult(TrainingOutcome.Interrupted, epoch, iteration, last, lastEval);
+                    }
+                    bool more;
+                    try { more = batches.MoveNext(); }
+                    catch (OperationCanceledException)
+                    {
+                        SaveCheckpoint(last);
+                        return new TrainingResult(TrainingOutcome.Interrupted, epoch, iteration, last, lastEval);
+                    }
+                    if (!more) break;
+                    using var batch = batches.Current;
+                    var entry = Step(batch, last);
+                    if (iteration == 1 || iteration % Options.LogEveryIterations == 0 || iteration == TotalIterations || epochIteration == IterationsPerEpoch)
+                        log.WriteLine(TrainingLogJson.ToLine(entry));
+                    IterationCompleted?.Invoke(entry);
+                }
+            }
+            finally
+            {
+                batches.Dispose();
+            }
+            bool epochDone = epochIteration >= IterationsPerEpoch;
+            if (epochDone)
+            {
+                epoch++;
+                epochIteration = 0;
+            }
+            bool finished = epoch >= Options.Epochs || iteration >= TotalIterations;
+            SaveCheckpoint(last);
+            if (evaluate is not null && (finished || (epochDone && Options.EvaluateEveryEpochs > 0 && epoch % Options.EvaluateEveryEpochs == 0)))
+            {
+                lastEval = evaluate(model, epochDone ? epoch : epoch + 1, iteration);
+                model.train();
+                if (lastEval is not null)
+                {
+                    log.WriteLine(TrainingLogJson.ToLine(lastEval));
+                    Evaluated?.Invoke(lastEval);
+                }
+            }
+        }
+        return new TrainingResult(TrainingOutcome.Completed, epoch, iteration, last, lastEval);
+    }
+
+    IterationLog Step(DetectionBatch batch, string lastCheckpoint)
+    {
+        var sw = Stopwatch.StartNew();
+        using var scope = torch.NewDisposeScope();
+        var targets = new DetectionTarget[batch.Count];
+        for (int i = 0; i < batch.Count; i++) targets[i] = new DetectionTarget(batch.Boxes[i], batch.Labels[i], batch.Ignored[i]);
+        double lr = schedule.At(iteration, epoch);
+        var losses = model.ComputeLosses(batch.Images, targets);
+        var total = losses.Total;
+        // One read-back per step: the logged values, which also detect a diverged loss before any update.
+        var values = torch.stack([total, losses.Classification, losses.Box, losses.Centerness]).to(ScalarType.Float64).cpu().data<double>().ToArray();
+        if (values.Any(v => !double.IsFinite(v)))
+            throw new NonFiniteLossException(
+                $"The loss became {values[0]} at epoch {epoch + 1}, iteration {iteration + 1} (classification {values[1]}, box {values[2]}, centerness {values[3]}). " +
+                $"Training stopped before updating the weights; the last good checkpoint is {(File.Exists(lastCheckpoint) ? lastCheckpoint : "not written yet")}. " +
+                "Lower the learning rate (--lr), lengthen the warm-up, or enable gradient clipping (--set train.grad_clip=35).");
+        optimizer.ZeroGrad();
+        total.backward();
+        double? gradNorm = Options.GradientClipNorm is not null ? optimizer.ClipGradNorm(Options.GradientClipNorm) : null;
+        optimizer.Step(lr);
+        iteration++;
+        epochIteration++;
+        var stats = model.ClassificationLoss.LastStatistics?.ToHost();
+        double seconds = sw.Elapsed.TotalSeconds;
+        using var process = Process.GetCurrentProcess();
+        return new IterationLog(epoch + 1, iteration, epochIteration, IterationsPerEpoch,
+            values[0], values[1], values[2], values[3], lr,
+            stats?.Gamma ?? [], stats?.Alpha ?? [], stats?.Positives ?? [], stats?.MeanNegLogP ?? [],
+            batch.Count / Math.Max(seconds, 1e-9), process.WorkingSet64, DisposeScopeManager.Statistics.ThreadTotalLiveCount, gradNorm);
+    }
+
+    void SaveCheckpoint(string path)
+    {
+        Checkpoint.Save(path, new CheckpointInfo(epoch, epochIteration, iteration, classNames, config), model, optimizer);
+        CheckpointWritten?.Invoke(path);
+    }
+
+    public void Dispose() => optimizer.Dispose();
+}
