@@ -27,6 +27,7 @@ public static class Checkpoint
     /// <summary>Writes the checkpoint atomically.</summary>
     public static void Save(string path, CheckpointInfo info, nn.Module model, SgdMomentum? optimizer)
     {
+        using var scope = torch.NewDisposeScope();
         var tensors = new List<(string Name, Tensor Tensor)>();
         foreach (var (name, t) in model.state_dict()) tensors.Add(("model." + name, t));
         if (optimizer is not null)
@@ -48,7 +49,7 @@ public static class Checkpoint
                 using var c = t.detach().cpu().contiguous();
                 w.Write(name);
                 w.Write((int)c.dtype);
-                w.Write(c.dim());
+                w.Write((int)c.dim());
                 foreach (var d in c.shape) w.Write(d);
                 var bytes = c.bytes;
                 w.Write(bytes.Length);
@@ -112,6 +113,7 @@ public static class Checkpoint
                 (unexpected.Count > 0 ? $"unexpected {string.Join(", ", unexpected.Take(10))}; " : "") +
                 (wrongShape.Count > 0 ? $"wrong shape {string.Join(", ", wrongShape.Take(10))}; " : "") +
                 "build the model with the configuration saved in the checkpoint.");
+        using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         foreach (var (name, target) in state)
             target.copy_(tensors["model." + name]);

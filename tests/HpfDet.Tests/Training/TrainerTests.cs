@@ -1,0 +1,118 @@
+using HpfDet.Losses;
+using HpfDet.Models;
+using HpfDet.Tests.Detectors;
+using HpfDet.Tests.Infrastructure;
+using HpfDet.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Tests.Training;
+
+public class TrainerTests
+{
+    static TrainerOptions Short(int? maxIterations, int epochs = 2) =>
+        new(Epochs: epochs, LearningRate: 0.005, WarmupIterations: 3, EvaluateEveryEpochs: 0, MaxIterations: maxIterations);
+
+    static Dictionary<string, float[]> Parameters(AtssDetector model) =>
+        model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.dtype == ScalarType.Float32 ? kv.Value.ToArray<float>() : kv.Value.to(ScalarType.Float32).ToArray<float>());
+
+    [Fact]
+    public void TwoPlusTwoIterationsWithResumeEqualFourStraight()
+    {
+        var data = DetectorFixtures.Shapes(6, size: 64, maxObject: 40);
+        // Four iterations straight (2 epochs of 3 batches: the resume point lies inside the first epoch).
+        var dirA = TestPaths.NewTempDir();
+        var modelA = DetectorFixtures.TinyAtss(6, new HierarchicalProgressiveFocalLoss(), seed: 1);
+        using (var t = new Trainer(modelA, DetectorFixtures.TrainLoader(data, 64), Short(4), dirA, data.ClassNames))
+            Assert.Equal(4, t.Run().Iteration);
+
+        // Two iterations, a checkpoint, a fresh model and trainer resumed from it, two more.
+        var dirB = TestPaths.NewTempDir();
+        var modelB = DetectorFixtures.TinyAtss(6, new HierarchicalProgressiveFocalLoss(), seed: 1);
+        string ckpt;
+        using (var t = new Trainer(modelB, DetectorFixtures.TrainLoader(data, 64), Short(2), dirB, data.ClassNames))
+            ckpt = t.Run().LastCheckpoint;
+        var modelC = DetectorFixtures.TinyAtss(6, new HierarchicalProgressiveFocalLoss(), seed: 99);   // other init: all must come from the checkpoint
+        using (var t = new Trainer(modelC, DetectorFixtures.TrainLoader(data, 64), Short(4), dirB, data.ClassNames))
+        {
+            t.Resume(ckpt);
+            Assert.Equal(4, t.Run().Iteration);
+        }
+        var a = Parameters(modelA);
+        var c = Parameters(modelC);
+        foreach (var (name, values) in a)
+            Assert.True(values.SequenceEqual(c[name]), $"{name} differs after resume");
+        // The logs of the 3rd and 4th iterations match too.
+        var logA = TrainingLogJson.Read(Path.Combine(dirA, "log.jsonl")).Iterations;
+        var logB = TrainingLogJson.Read(Path.Combine(dirB, "log.jsonl")).Iterations;
+        Assert.Equal(logA.Select(l => (l.Iteration, l.Loss)), logB.Select(l => (l.Iteration, l.Loss)));
+        Assert.Equal(5, logA[0].Gamma.Length);
+    }
+
+    /// <summary>A loss that returns NaN from its n-th call on: a stand-in for a diverged model.</summary>
+    sealed class NanAfter(int calls) : IClassificationLoss
+    {
+        readonly SigmoidFocalLoss inner = new();
+        int count;
+        public string Name => "nan-after";
+        public LossStatistics? LastStatistics => inner.LastStatistics;
+        public Tensor Forward(IReadOnlyList<ClassificationLevelInput> levels, Tensor? normalizer = null) =>
+            ++count >= calls ? inner.Forward(levels, normalizer).mul(double.NaN) : inner.Forward(levels, normalizer);
+    }
+
+    [Fact]
+    public void ANanLossStopsTrainingWithAClearMessageAndKeepsTheLastGoodCheckpoint()
+    {
+        var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
+        var dir = TestPaths.NewTempDir();
+        var model = DetectorFixtures.TinyAtss(6, new NanAfter(4), seed: 2);
+        using var t = new Trainer(model, DetectorFixtures.TrainLoader(data, 64), Short(null, epochs: 3), dir, data.ClassNames);
+        var e = Assert.Throws<NonFiniteLossException>(() => t.Run());
+        Assert.Contains("NaN", e.Message);
+        Assert.Contains("iteration 4", e.Message);
+        var last = Path.Combine(dir, "checkpoints", "last.ckpt");
+        Assert.Contains(last, e.Message);
+        // The checkpoint is the one written after epoch 1 (2 iterations) and loads.
+        var (info, tensors) = Checkpoint.Load(last);
+        Assert.Equal(2, info.Iteration);
+        foreach (var x in tensors.Values) x.Dispose();
+    }
+
+    [Fact]
+    public void ACorruptCheckpointIsAClearError()
+    {
+        var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "bad.ckpt");
+        File.WriteAllText(path, "HPFDETCK garbage");
+        Assert.Contains("bad.ckpt", Assert.Throws<HpfDetException>(() => Checkpoint.Load(path)).Message);
+        Assert.Contains("not found", Assert.Throws<HpfDetException>(() => Checkpoint.Load(Path.Combine(dir, "missing.ckpt"))).Message);
+    }
+
+    [Fact]
+    public void NoMemoryGrowthAcrossIterations()
+    {
+        var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
+        var model = DetectorFixtures.TinyAtss(6, new HierarchicalProgressiveFocalLoss(), seed: 3);
+        using var t = new Trainer(model, DetectorFixtures.TrainLoader(data, 64), Short(50, epochs: 25), TestPaths.NewTempDir(), data.ClassNames);
+        var logs = new List<IterationLog>();
+        t.IterationCompleted += logs.Add;
+        t.Run();
+        Assert.Equal(50, logs.Count);
+        var at10 = logs[9];
+        var at50 = logs[49];
+        Assert.True(at50.LiveTensors <= at10.LiveTensors * 1.05, $"live tensors grew from {at10.LiveTensors} to {at50.LiveTensors}");
+        Assert.True(at50.ResidentMemoryBytes <= at10.ResidentMemoryBytes * 1.05, $"resident memory grew from {at10.ResidentMemoryBytes >> 20} MiB to {at50.ResidentMemoryBytes >> 20} MiB");
+    }
+
+    [Fact]
+    public void LearningRateScheduleByHand()
+    {
+        var s = new LearningRateSchedule(0.01, WarmupIterations: 10, WarmupRatio: 0.001, DecayEpochs: [8, 11]);
+        Assert.Equal(0.01 * 0.001, s.At(0, 0), 12);
+        Assert.Equal(0.01 * (0.001 + 0.999 * 5 / 10), s.At(5, 0), 12);
+        Assert.Equal(0.01, s.At(10, 0), 12);
+        Assert.Equal(0.001, s.At(1000, 8), 12);
+        Assert.Equal(0.0001, s.At(1000, 11), 12);
+        Assert.Equal([8, 11], LearningRateSchedule.DefaultDecayEpochs(12));
+    }
+}
