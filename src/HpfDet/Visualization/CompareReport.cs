@@ -160,7 +160,7 @@ public static class CompareReport
 
     static string WriteApByLoss(IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss, string path)
     {
-        var plot = new Plot();
+        var plot = PlotSeries.NewPlot();
         for (var i = 0; i < losses.Count; i++)
         {
             var group = byLoss[losses[i]];
@@ -197,7 +197,7 @@ public static class CompareReport
     static (string, string?) WriteLossCurves(IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss,
         Dictionary<CompareRun, List<IterationLog>> logs, string path)
     {
-        var plot = new Plot();
+        var plot = PlotSeries.NewPlot();
         var drawn = 0;
         var longest = 0;
         for (var i = 0; i < losses.Count; i++)
@@ -226,7 +226,7 @@ public static class CompareReport
         plot.Title($"Total loss, mean over seeds (thick: moving average of {PlotSeries.DefaultWindow(longest)})");
         plot.XLabel("iteration");
         plot.YLabel("total loss");
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Right);
         return (PlotSeries.Save(plot, path), null);
     }
 
@@ -236,7 +236,7 @@ public static class CompareReport
         if (hpfRuns.Count == 0) return (path, "no run uses the hpf loss");
         var withLog = hpfRuns.Where(logs.ContainsKey).Where(r => logs[r].Count > 0).ToList();
         if (withLog.Count == 0) return (path, "no hpf run has a log.jsonl");
-        var plot = new Plot();
+        var plot = PlotSeries.NewPlot();
         LinePattern[] patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
         string[] patternNames = ["solid", "dashed", "dotted", "densely dashed"];
         var levelsDrawn = new HashSet<int>();
@@ -263,7 +263,7 @@ public static class CompareReport
         plot.Title($"Per-level γ of hpf runs, moving average ({runList})");
         plot.XLabel("iteration");
         plot.YLabel("γ");
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Right);
         return (PlotSeries.Save(plot, path), null);
     }
 
@@ -293,7 +293,7 @@ public static class CompareReport
         }
         if (shares.Count == 0) return (path, "no run has a log.jsonl with positives");
 
-        var plot = new Plot();
+        var plot = PlotSeries.NewPlot();
         var names = PlotSeries.LevelNames(levels, null);
         var barWidth = 0.8 / shares.Count;
         var bars = new List<Bar>();
@@ -312,7 +312,7 @@ public static class CompareReport
         plot.Title("Share of positives per level over the whole training, mean over seeds");
         plot.XLabel("level");
         plot.YLabel("positives_l / Σ positives");
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Right);
         return (PlotSeries.Save(plot, path), null);
     }
 }

@@ -79,6 +79,19 @@ internal static class PlotSeries
         return true;
     }
 
+    /// <summary>
+    /// A new plot using the sans typeface of the box labels (ScottPlot's own pick follows SkiaSharp's
+    /// default, a serif face on some systems).
+    /// </summary>
+    public static Plot NewPlot()
+    {
+        var plot = new Plot();
+        var typeface = DrawingFonts.Sans;
+        if (File.Exists(DrawingFonts.Source)) Fonts.AddFontFile(typeface.FamilyName, DrawingFonts.Source);
+        plot.Font.Set(typeface.FamilyName);
+        return plot;
+    }
+
     /// <summary>Writes the plot as a PNG of the standard size and returns the path.</summary>
     public static string Save(Plot plot, string path, int width = Width, int height = Height)
     {

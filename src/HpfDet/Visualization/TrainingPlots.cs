@@ -71,7 +71,7 @@ public static class TrainingPlots
 
     static string WriteLoss(IReadOnlyList<IterationLog> iterations, double[] xs, int window, string path)
     {
-        var plot = new Plot();
+        var plot = PlotSeries.NewPlot();
         (string Name, Func<IterationLog, double> Value)[] series =
         [
             ("total", r => r.Loss),
@@ -87,7 +87,7 @@ public static class TrainingPlots
 
     static string WriteLearningRate(IReadOnlyList<IterationLog> iterations, double[] xs, string path)
     {
-        var plot = new Plot();
+        var plot = PlotSeries.NewPlot();
         PlotSeries.AddRawAndSmoothed(plot, xs, iterations.Select(r => r.LearningRate).ToArray(), PlotSeries.ColorAt(0), "learning rate", 1);
         Label(plot, "Learning rate", "learning rate");
         return PlotSeries.Save(plot, path);
@@ -95,7 +95,7 @@ public static class TrainingPlots
 
     static string WriteAp(IReadOnlyList<EvaluationLog> evaluations, string path)
     {
-        var plot = new Plot();
+        var plot = PlotSeries.NewPlot();
         var epochs = evaluations.Select(e => (double)e.Epoch).ToArray();
         (string Name, int Index)[] series = [("AP", 0), ("AP50", 1)];
         for (var s = 0; s < series.Length; s++)
@@ -112,13 +112,13 @@ public static class TrainingPlots
         plot.Title("Validation AP");
         plot.XLabel("epoch");
         plot.YLabel("AP");
-        plot.ShowLegend(Alignment.LowerRight);
+        plot.ShowLegend(Edge.Right);
         return PlotSeries.Save(plot, path);
     }
 
     static Plot PerLevelPlot(double[] xs, double[][] perLevel, IReadOnlyList<string> names, int window, string title, string yLabel)
     {
-        var plot = new Plot();
+        var plot = PlotSeries.NewPlot();
         for (var l = 0; l < perLevel.Length; l++)
             PlotSeries.AddRawAndSmoothed(plot, xs, perLevel[l], PlotSeries.ColorAt(l), names[l], window);
         Label(plot, window > 1 ? $"{title} (moving average of {window})" : title, yLabel);
@@ -140,7 +140,7 @@ public static class TrainingPlots
         plot.Title(title);
         plot.XLabel("iteration");
         plot.YLabel(yLabel);
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Right);
     }
 
     /// <summary>[L][N] per-level values of the N records; NaN where a record has fewer levels.</summary>
