@@ -91,4 +91,11 @@ public class DetectionDrawerTests
         Assert.Equal(3, detections.Count);
         Assert.Equal(12f, detections.Boxes[2, 3].item<float>());
     }
+
+    [Fact]
+    public void FromDetections_of_an_empty_image_is_empty()
+    {
+        using var detections = new Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype: torch.int64));
+        Assert.Empty(DetectionDrawer.FromDetections(detections, 0));
+    }
 }
