@@ -87,13 +87,16 @@ public static class DetectionDrawer
     public static IReadOnlyList<DrawnBox> FromDetections(Detections detections, double minScore)
     {
         ArgumentNullException.ThrowIfNull(detections);
+        var count = detections.Scores.shape[0];
+        if (detections.Boxes.shape is not [var kb, 4] || kb != count || detections.Labels.shape is not [var kl] || kl != count)
+            throw new ArgumentException($"Detections of shapes boxes [{string.Join(", ", detections.Boxes.shape)}], scores [{string.Join(", ", detections.Scores.shape)}], labels [{string.Join(", ", detections.Labels.shape)}]; expected [K, 4], [K], [K].", nameof(detections));
+        // TorchSharp's ToArray throws on an empty tensor.
+        if (count == 0) return [];
         // The scope disposes only the copies made here, never the caller's tensors.
         using var scope = torch.NewDisposeScope();
         var boxes = detections.Boxes.to_type(torch.float32).cpu().contiguous().data<float>().ToArray(); // [K * 4]
         var scores = detections.Scores.to_type(torch.float32).cpu().contiguous().data<float>().ToArray(); // [K]
         var labels = detections.Labels.to_type(torch.int64).cpu().contiguous().data<long>().ToArray(); // [K]
-        if (boxes.Length != scores.Length * 4 || labels.Length != scores.Length)
-            throw new ArgumentException($"Detections hold {boxes.Length / 4.0} boxes, {scores.Length} scores and {labels.Length} labels; expected [K, 4], [K], [K].", nameof(detections));
         var result = new List<DrawnBox>(scores.Length);
         for (var k = 0; k < scores.Length; k++)
             if (scores[k] >= minScore)
