@@ -88,7 +88,10 @@ internal static class PlotSeries
         var plot = new Plot();
         var typeface = DrawingFonts.Sans;
         if (File.Exists(DrawingFonts.Source)) Fonts.AddFontFile(typeface.FamilyName, DrawingFonts.Source);
+        // Font.Set also changes ScottPlot's process-wide default font; put that back.
+        var previousDefault = Fonts.Default;
         plot.Font.Set(typeface.FamilyName);
+        Fonts.Default = previousDefault;
         return plot;
     }
 

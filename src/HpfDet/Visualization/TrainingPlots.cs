@@ -109,6 +109,7 @@ public static class TrainingPlots
             line.MarkerSize = 6;
             line.LegendText = series[s].Name;
         }
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.Title("Validation AP");
         plot.XLabel("epoch");
         plot.YLabel("AP");
