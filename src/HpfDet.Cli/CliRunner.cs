@@ -48,11 +48,34 @@ public static class CliRunner
             Console.Error.WriteLine($"error: {msg.Message}");
             return msg.Code;
         }
+        catch (Exception ex)
+        {
+            Console.Error.WriteLine($"internal error (please report it with the lines below): {ex}");
+            return ExitCodes.InternalError;
+        }
+    }
+
+    /// <summary>
+    /// A token cancelled by the first Ctrl+C (the run then writes a checkpoint and exits cleanly); a
+    /// second Ctrl+C ends the process at once.
+    /// </summary>
+    public static CancellationTokenSource CancelOnCtrlC()
+    {
+        var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return;
+            e.Cancel = true;
+            Console.Error.WriteLine("Stopping after this iteration and writing a checkpoint (Ctrl+C again to quit at once)...");
+            cts.Cancel();
+        };
+        return cts;
     }
 
     static (string Message, int Code)? UserMessage(Exception ex) => ex switch
     {
         UserFacingException u => (u.Message, u.ExitCode),
+        HpfDet.Training.NonFiniteLossException n => (n.Message, ExitCodes.NonFiniteLoss),
         HpfDetException h => (h.Message, ExitCodes.UserError),
         FileNotFoundException f => (f.Message, ExitCodes.UserError),
         DirectoryNotFoundException d => (d.Message, ExitCodes.UserError),

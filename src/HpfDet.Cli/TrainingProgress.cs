@@ -15,7 +15,7 @@ public sealed class TrainingProgress : IDisposable
     readonly bool interactive;
     readonly Stopwatch clock = Stopwatch.StartNew();
     readonly int startIteration;
-    TimeSpan lastPlain = TimeSpan.MinValue;
+    TimeSpan? lastPlain;
     double smoothedLoss = double.NaN, smoothedIps = double.NaN;
     ProgressTask? task;
 
@@ -68,7 +68,7 @@ public sealed class TrainingProgress : IDisposable
             return;
         }
         var now = clock.Elapsed;
-        if (log.Iteration == trainer.TotalIterations || now - lastPlain >= TimeSpan.FromSeconds(10) || log.Iteration == startIteration + 1)
+        if (lastPlain is null || log.Iteration == trainer.TotalIterations || now - lastPlain.Value >= TimeSpan.FromSeconds(10))
         {
             lastPlain = now;
             int done = log.Iteration - startIteration;

@@ -17,7 +17,16 @@ public static class EvalCommand
         var resultsOption = new Option<FileInfo?>("--results") { Description = "COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}]. Goes with --gt." };
         var jsonOption = new Option<FileInfo?>("--json") { Description = "Write the metrics to this JSON file." };
         var plotsOption = new Option<DirectoryInfo?>("--plots") { Description = "Write precision-recall curves (pr_curves.png) to this folder." };
-        var cmd = new Command("eval", "Evaluate detections: COCO AP/AR exactly as pycocotools computes them, plus Pascal VOC mAP@0.5.");
+        var weightsOption = new Option<FileInfo?>("--weights") { Description = "A checkpoint written by 'hpfdet train': run it on --data and evaluate." };
+        var dataOption = new Option<string?>("--data") { Description = "With --weights: dataset path (VOC root, YOLO data.yaml, COCO JSON) or 'synthetic'." };
+        var formatOption = new Option<string?>("--format") { Description = "With --weights: voc | coco | yolo | synthetic (default: the checkpoint's)." };
+        var splitOption = new Option<string?>("--split") { Description = "With --weights: split to evaluate (default: the run's validation split)." };
+        var cmd = new Command("eval", "Evaluate detections: COCO AP/AR exactly as pycocotools computes them, plus Pascal VOC mAP@0.5. " +
+            "Either a results file (--gt, --results) or a checkpoint on a dataset (--weights, --data).");
+        cmd.Options.Add(weightsOption);
+        cmd.Options.Add(dataOption);
+        cmd.Options.Add(formatOption);
+        cmd.Options.Add(splitOption);
         cmd.Options.Add(gtOption);
         cmd.Options.Add(resultsOption);
         cmd.Options.Add(jsonOption);
@@ -26,13 +35,19 @@ public static class EvalCommand
         {
             var hasGt = r.GetResult(gtOption) is not null;
             var hasResults = r.GetResult(resultsOption) is not null;
+            var hasWeights = r.GetResult(weightsOption) is not null;
             if (hasGt != hasResults)
                 r.AddError("--gt and --results go together: give both to evaluate a results file.");
-            else if (!hasGt)
-                r.AddError("Nothing to evaluate: give --gt GT.json --results DT.json.");
+            else if (hasGt && hasWeights)
+                r.AddError("Give either --gt/--results (a results file) or --weights (a checkpoint), not both.");
+            else if (!hasGt && !hasWeights)
+                r.AddError("Nothing to evaluate: give --gt GT.json --results DT.json, or --weights CKPT --data PATH.");
         });
         cmd.SetAction(parse =>
         {
+            if (parse.GetValue(weightsOption) is { } weights)
+                return RunCheckpointEvaluation(weights.FullName, parse.GetValue(dataOption), parse.GetValue(formatOption), parse.GetValue(splitOption),
+                    parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
             var gt = parse.GetValue(gtOption)!;
             var results = parse.GetValue(resultsOption)!;
             return RunFileEvaluation(gt.FullName, results.FullName, parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
@@ -45,6 +60,38 @@ public static class EvalCommand
     /// table and VOC mAP@0.5 to <paramref name="output"/>, and writes the JSON and the plot when asked.
     /// Throws <see cref="HpfDetException"/> on bad input. Returns the exit code.
     /// </summary>
+    /// <summary>The checkpoint form: predicts the split with the checkpoint's model and evaluates it.</summary>
+    public static int RunCheckpointEvaluation(string weights, string? data, string? format, string? split, string? jsonPath, string? plotsDir, TextWriter output)
+    {
+        var (model, config, classNames) = CheckpointModel.Load(weights);
+        if (data is not null)
+        {
+            config.Data.Path = data;
+            config.Data.Format = data == "synthetic" ? "synthetic" : format ?? config.Data.Format;
+        }
+        if (split is not null) config.Data.ValSplit = split;
+        var (_, dataset) = config.LoadDatasets();
+        if (dataset.Issues.Count > 0) output.WriteLine(dataset.Issues.Summary());
+        if (!dataset.ClassNames.SequenceEqual(classNames))
+            throw new UserFacingException($"The dataset's classes ({string.Join(", ", dataset.ClassNames)}) differ from the checkpoint's ({string.Join(", ", classNames)}).");
+        var loader = new HpfDet.Data.DataLoader(dataset, config.TestTransforms(), config.Normalization,
+            new HpfDet.Data.DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: false));
+        var r = HpfDet.Training.DetectionEvaluation.Run(model, dataset, loader);
+        output.WriteLine($"Evaluated {dataset.Count} images of '{config.Data.Path}' ({config.Data.ValSplit}) in {r.Seconds:F1} s.");
+        output.WriteLine(EvaluationReport.FormatSummary(r.Coco));
+        output.WriteLine();
+        output.Write(EvaluationReport.FormatPerCategoryTable(r.Coco, r.Voc));
+        output.WriteLine($"VOC mAP@0.5 (all-points): {r.Voc.MeanAp:0.0000}");
+        if (jsonPath != null)
+        {
+            EvaluationReport.WriteJson(jsonPath, r.Coco, r.Voc);
+            output.WriteLine($"Metrics written to {jsonPath}");
+        }
+        if (plotsDir != null)
+            output.WriteLine($"Precision-recall curves written to {PrPlotter.Write(r.Coco, Path.Combine(plotsDir, "pr_curves.png"))}");
+        return ExitCodes.Success;
+    }
+
     public static int RunFileEvaluation(string gtPath, string resultsPath, string? jsonPath, string? plotsDir, TextWriter output)
     {
         var clock = Stopwatch.StartNew();

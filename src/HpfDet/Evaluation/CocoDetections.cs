@@ -73,6 +73,29 @@ public sealed class CocoDetections
     }
 
     /// <summary>Loads a COCO results file: a JSON array of {image_id, category_id, bbox: [x, y, w, h], score}.</summary>
+    /// <summary>Writes the detections as a COCO results JSON file ([{image_id, category_id, bbox, score}]).</summary>
+    public void Save(string path)
+    {
+        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        using var stream = File.Create(path);
+        using var w = new System.Text.Json.Utf8JsonWriter(stream);
+        w.WriteStartArray();
+        for (int i = 0; i < Count; i++)
+        {
+            var d = this[i];
+            w.WriteStartObject();
+            w.WriteNumber("image_id", d.ImageId);
+            w.WriteNumber("category_id", d.CategoryId);
+            w.WriteStartArray("bbox");
+            w.WriteNumberValue(Math.Round(d.X, 3)); w.WriteNumberValue(Math.Round(d.Y, 3)); w.WriteNumberValue(Math.Round(d.W, 3)); w.WriteNumberValue(Math.Round(d.H, 3));
+            w.WriteEndArray();
+            w.WriteNumber("score", Math.Round(d.Score, 5));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
     public static CocoDetections Load(string path) => Parse(CocoJson.ReadFile(path, "Results"), $"'{path}'");
 
     /// <summary>Parses COCO results JSON text.</summary>

@@ -66,6 +66,7 @@ public static class DetectionEvaluation
                     }
                 }
                 done += batch.Count;
+                Trainer.CollectAtSafePoint();
                 progress?.Invoke(done, dataset.Count);
             }
         }

@@ -146,8 +146,9 @@ public sealed class Trainer : IDisposable
                         return new TrainingResult(TrainingOutcome.Interrupted, epoch, iteration, last, lastEval);
                     }
                     if (!more) break;
-                    using var batch = batches.Current;
-                    var entry = Step(batch, last);
+                    IterationLog entry;
+                    using (var batch = batches.Current) entry = Step(batch, last);
+                    CollectAtSafePoint();
                     if (iteration == 1 || iteration % Options.LogEveryIterations == 0 || iteration == TotalIterations || epochIteration == IterationsPerEpoch)
                         log.WriteLine(TrainingLogJson.ToLine(entry));
                     IterationCompleted?.Invoke(entry);
@@ -208,6 +209,16 @@ public sealed class Trainer : IDisposable
             values[0], values[1], values[2], values[3], lr,
             stats?.Gamma ?? [], stats?.Alpha ?? [], stats?.Positives ?? [], stats?.MeanNegLogP ?? [],
             batch.Count / Math.Max(seconds, 1e-9), process.WorkingSet64, DisposeScopeManager.Statistics.ThreadTotalLiveCount, gradNorm);
+    }
+
+    /// <summary>
+    /// Collects garbage between iterations, when no native call is running: TorchSharp's temporary
+    /// Scalars are finalised here rather than at a random point inside a native call that still uses them.
+    /// </summary>
+    internal static void CollectAtSafePoint()
+    {
+        GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+        GC.WaitForPendingFinalizers();
     }
 
     void SaveCheckpoint(string path)

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Text.Json;
+using HpfDet.Training;
+using HpfDet.Visualization;
+
+namespace HpfDet.Cli.Commands;
+
+/// <summary>hpfdet compare: every loss × every seed under the same settings, then a report.</summary>
+public static class CompareCommand
+{
+    public static Command Create()
+    {
+        var run = new TrainCommand.RunOptions();
+        var losses = new Option<string>("--losses") { Description = "Comma-separated losses to compare: fl, hpf, qfl, vfl.", DefaultValueFactory = _ => "fl,hpf" };
+        var seeds = new Option<int>("--seeds") { Description = "Seeds per loss (0, 1, ...).", DefaultValueFactory = _ => 3 };
+        var output = new Option<string>("--out") { Description = "Results folder: one run folder per loss and seed, report.md and charts.", Required = true };
+        var cmd = new Command("compare", "Train each loss with each seed under the same settings and write a report (Markdown + PNG charts). " +
+            "Finished runs are kept, so an interrupted comparison continues where it stopped.");
+        run.AddTo(cmd);
+        cmd.Options.Add(losses);
+        cmd.Options.Add(seeds);
+        cmd.Options.Add(output);
+        cmd.SetAction(parse =>
+        {
+            var names = parse.GetValue(losses)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var n in names)
+                if (n is not ("fl" or "hpf" or "qfl" or "vfl")) throw new UserFacingException($"--losses: unknown loss '{n}'; use fl, hpf, qfl, vfl.", ExitCodes.UsageError);
+            int seedCount = parse.GetValue(seeds);
+            if (seedCount < 1) throw new UserFacingException("--seeds must be at least 1.", ExitCodes.UsageError);
+            string outDir = parse.GetValue(output)!;
+            Directory.CreateDirectory(outDir);
+            var baseConfig = run.Build(parse);
+            File.WriteAllText(Path.Combine(outDir, "config.yaml"), baseConfig.ToYaml());
+            using var cts = CliRunner.CancelOnCtrlC();
+            var runs = new List<CompareRun>();
+            foreach (var loss in names)
+                for (int seed = 0; seed < seedCount; seed++)
+                {
+                    var runDir = Path.Combine(outDir, $"{loss}-seed{seed}");
+                    var final = Path.Combine(runDir, "eval", "final.json");
+                    if (!File.Exists(final))
+                    {
+                        var config = run.Build(parse, loss);
+                        config.Train.Seed = seed;
+                        bool resume = File.Exists(Path.Combine(runDir, "checkpoints", "last.ckpt"));
+                        Console.WriteLine($"compare: {(resume ? "resuming" : "training")} {loss} seed {seed} in {runDir}");
+                        var summary = TrainPipeline.Run(config, runDir, resume, $"{loss}/s{seed}", cts.Token);
+                        if (summary.Outcome == TrainingOutcome.Interrupted)
+                        {
+                            Console.WriteLine($"Interrupted; run the same command again to continue from {summary.Checkpoint}.");
+                            return ExitCodes.Interrupted;
+                        }
+                    }
+                    else Console.WriteLine($"compare: {loss} seed {seed} already done ({final})");
+                    runs.Add(ReadRun(loss, seed, runDir, final));
+                }
+            var report = CompareReport.Write(runs, outDir, $"Loss comparison: {string.Join(" vs ", names)}, {seedCount} seed(s)");
+            Console.WriteLine(File.ReadAllText(report));
+            Console.WriteLine($"report: {Path.GetFullPath(report)}");
+            return ExitCodes.Success;
+        });
+        return cmd;
+    }
+
+    static CompareRun ReadRun(string loss, int seed, string runDir, string finalJson)
+    {
+        if (!File.Exists(finalJson))
+            throw new UserFacingException($"{runDir} has no evaluation (eval/final.json): the validation split may be empty.");
+        using var doc = JsonDocument.Parse(File.ReadAllText(finalJson));
+        var root = doc.RootElement;
+        double[] Numbers(JsonElement e) => e.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? v.GetDouble() : -1).ToArray();
+        var perCategory = root.GetProperty("per_category").EnumerateArray().ToArray();
+        return new CompareRun(loss, seed, runDir, Numbers(root.GetProperty("stats")),
+            perCategory.Select(c => Numbers(c.GetProperty("stats"))[0]).ToArray(),
+            perCategory.Select(c => c.GetProperty("name").GetString() ?? "").ToArray(),
+            root.TryGetProperty("voc_map50", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN);
+    }
+}

@@ -1,0 +1,84 @@
+using HpfDet.Data;
+using HpfDet.Evaluation;
+using HpfDet.Training;
+
+namespace HpfDet.Cli;
+
+/// <summary>What a finished (or interrupted) training run left behind.</summary>
+public sealed record RunSummary(string RunDir, string Checkpoint, TrainingOutcome Outcome, DetectionEvaluationResult? FinalEvaluation, IReadOnlyList<string> ClassNames);
+
+/// <summary>
+/// The training job behind 'train', 'demo' and 'compare': run folder DIR/{config.yaml, log.jsonl,
+/// checkpoints/, eval/, plots/}, training with progress, evaluation, plots.
+/// </summary>
+public static class TrainPipeline
+{
+    public static RunSummary Run(RunConfig config, string runDir, bool resume, string label, CancellationToken cancellationToken)
+    {
+        config.Validate();
+        Directory.CreateDirectory(runDir);
+        var checkpoint = Path.Combine(runDir, "checkpoints", "last.ckpt");
+        if (resume)
+        {
+            if (!File.Exists(checkpoint))
+                throw new UserFacingException($"Cannot resume: '{checkpoint}' does not exist. Start the run without --resume.");
+            var (info, tensors) = Checkpoint.Load(checkpoint);
+            foreach (var t in tensors.Values) t.Dispose();
+            config = RunConfig.FromJson(info.Config);
+        }
+        else if (File.Exists(checkpoint))
+        {
+            throw new UserFacingException($"'{runDir}' already holds a run (checkpoints/last.ckpt). Use --resume to continue it, or another --out folder.");
+        }
+        File.WriteAllText(Path.Combine(runDir, "config.yaml"), config.ToYaml());
+
+        TorchSharp.torch.manual_seed(config.Train.Seed);
+        var (train, val) = config.LoadDatasets();
+        foreach (var (name, ds) in new[] { ("train", train), ("val", val) })
+        {
+            Console.WriteLine($"{label} {name}: {ds.Count} images, {ds.Samples.Sum(s => s.Boxes.Count)} boxes, classes {string.Join(", ", ds.ClassNames)}");
+            if (ds.Issues.Count > 0) Console.WriteLine(ds.Issues.Summary());
+        }
+        if (train.Count == 0) throw new UserFacingException($"The training split of '{config.Data.Path}' has no usable image.");
+        if (!train.ClassNames.SequenceEqual(val.ClassNames))
+            throw new UserFacingException($"The training and validation splits have different classes ({string.Join(", ", train.ClassNames)} vs {string.Join(", ", val.ClassNames)}).");
+
+        var model = config.BuildDetector(train.ClassNames.Count, loadPretrained: !resume);
+        var trainLoader = new DataLoader(train, config.TrainTransforms(), config.Normalization,
+            new DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: true, Seed: config.Train.Seed));
+        var valLoader = new DataLoader(val, config.TestTransforms(), config.Normalization,
+            new DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: false));
+        var evalDir = Path.Combine(runDir, "eval");
+        Directory.CreateDirectory(evalDir);
+        DetectionEvaluationResult? last = null;
+        EvaluationLog? Evaluate(Models.AtssDetector m, int epoch, int iteration)
+        {
+            if (val.Count == 0) return null;
+            last = DetectionEvaluation.Run(m, val, valLoader, cancellationToken: cancellationToken);
+            EvaluationReport.WriteJson(Path.Combine(evalDir, $"epoch_{epoch:D3}.json"), last.Coco, last.Voc);
+            return DetectionEvaluation.ToLog(last, epoch, iteration);
+        }
+
+        using var trainer = new Trainer(model, trainLoader, config.TrainerOptions(), runDir, train.ClassNames, Evaluate, config.ToJson());
+        if (resume) trainer.Resume(checkpoint);
+        var result = new TrainingProgress(trainer, label, 0).Run(() => trainer.Run(cancellationToken));
+        if (trainLoader.Issues.Count > 0) Console.WriteLine(trainLoader.Issues.Summary());
+
+        if (last is not null)
+        {
+            File.Copy(Path.Combine(evalDir, Directory.GetFiles(evalDir, "epoch_*.json").Select(Path.GetFileName).Max()!), Path.Combine(evalDir, "final.json"), overwrite: true);
+            File.WriteAllText(Path.Combine(evalDir, "summary.txt"), EvaluationReport.FormatSummary(last.Coco) + "\n\n" + EvaluationReport.FormatPerCategoryTable(last.Coco, last.Voc));
+            last.Detections.Save(Path.Combine(evalDir, "detections.json"));
+        }
+        WritePlots(runDir);
+        return new RunSummary(runDir, result.LastCheckpoint, result.Outcome, last, train.ClassNames);
+    }
+
+    /// <summary>Plots of the run log into DIR/plots.</summary>
+    public static void WritePlots(string runDir)
+    {
+        var log = Path.Combine(runDir, "log.jsonl");
+        if (!File.Exists(log)) return;
+        Visualization.TrainingPlots.WriteFromLog(log, Path.Combine(runDir, "plots"));
+    }
+}
