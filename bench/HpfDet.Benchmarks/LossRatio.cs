@@ -3,7 +3,8 @@ using System.Diagnostics;
 namespace HpfDet.Benchmarks;
 
 /// <summary>
-/// Times forward+backward of each loss variant in interleaved rounds (A, B, A, B, …) so that load
+/// Times forward+backward of each loss variant in interleaved rounds (every variant once per round,
+/// in a shuffled order) so that load
 /// from other processes hits all variants alike, and prints medians and the ratio to focal loss.
 /// </summary>
 public static class LossRatio
@@ -14,8 +15,9 @@ public static class LossRatio
         var benches = variants.Select(v => { var b = new ClassificationLossBenchmarks { Loss = v }; b.Setup(); return b; }).ToArray();
         foreach (var b in benches) for (int i = 0; i < 3; i++) b.ForwardBackward();   // warm-up
         var times = variants.Select(_ => new List<double>()).ToArray();
+        var rng = new Random(0);
         for (int r = 0; r < rounds; r++)
-            for (int k = 0; k < benches.Length; k++)
+            foreach (var k in Enumerable.Range(0, benches.Length).OrderBy(_ => rng.Next()))   // a new order each round
             {
                 var sw = Stopwatch.StartNew();
                 benches[k].ForwardBackward();

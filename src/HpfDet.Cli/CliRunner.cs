@@ -29,6 +29,20 @@ public sealed class UserFacingException(string message, int exitCode = ExitCodes
 
 public static class CliRunner
 {
+    /// <summary>The hpfdet command tree.</summary>
+    public static RootCommand CreateRoot()
+    {
+        var root = new RootCommand("hpfdet: train, evaluate and run one-stage object detectors with Hierarchical Progressive Focus (HPF).");
+        root.Subcommands.Add(Commands.DemoCommand.Create());
+        root.Subcommands.Add(Commands.TrainCommand.Create());
+        root.Subcommands.Add(Commands.EvalCommand.Create());
+        root.Subcommands.Add(Commands.DetectCommand.Create());
+        root.Subcommands.Add(Commands.CompareCommand.Create());
+        root.Subcommands.Add(Commands.InfoCommand.Create());
+        root.Subcommands.Add(Commands.VersionCommand.Create());
+        return root;
+    }
+
     /// <summary>Parses and runs; user mistakes become one clear line on stderr and an exit code.</summary>
     public static int Run(RootCommand root, string[] args)
     {

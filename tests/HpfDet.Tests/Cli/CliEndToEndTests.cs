@@ -1,0 +1,107 @@
+using System.Text.Json;
+using HpfDet.Cli;
+using HpfDet.Tests.Infrastructure;
+using HpfDet.Training;
+
+namespace HpfDet.Tests.Cli;
+
+/// <summary>The hpfdet tool end to end on tiny synthetic runs: every promised file exists and parses.</summary>
+public class CliEndToEndTests
+{
+    /// <summary>A model and data small enough for a few seconds per run.</summary>
+    static readonly string[] Tiny =
+    [
+        "--data", "synthetic", "--epochs", "1", "--batch", "4", "--scale", "64",
+        "--set", "model.pretrained=false", "--set", "model.fpn_channels=32", "--set", "model.head_channels=32",
+        "--set", "model.head_convs=1", "--set", "model.head_groups=8", "--set", "data.synthetic_count=8",
+        "--set", "data.synthetic_val_count=4", "--set", "data.synthetic_size=64", "--set", "train.max_size=64",
+        "--set", "train.warmup_iters=2", "--set", "data.workers=1",
+    ];
+
+    static int Run(params string[] args) => CliRunner.Run(CliRunner.CreateRoot(), args);
+
+    static (int Code, string Err) RunCapturingErrors(params string[] args)
+    {
+        var previous = Console.Error;
+        var err = new StringWriter();
+        Console.SetError(err);
+        try { return (Run(args), err.ToString()); }
+        finally { Console.SetError(previous); }
+    }
+
+    [Fact]
+    public void TrainEvalDetectAndCompareWriteEveryPromisedFile()
+    {
+        var root = TestPaths.NewTempDir("hpfdet-cli");
+        var runDir = Path.Combine(root, "run");
+        Assert.Equal(0, Run(["train", .. Tiny, "--loss", "hpf", "--out", runDir]));
+        foreach (var f in new[] { "config.yaml", "log.jsonl", "checkpoints/last.ckpt", "eval/final.json", "eval/summary.txt", "eval/detections.json", "plots/loss.png", "plots/gamma.png", "plots/lr.png" })
+            Assert.True(File.Exists(Path.Combine(runDir, f)), $"missing {f}");
+        var (iterations, evaluations) = TrainingLogJson.Read(Path.Combine(runDir, "log.jsonl"));
+        Assert.Equal(2, iterations.Count);            // 8 images / batch 4
+        Assert.Single(evaluations);
+        Assert.Equal(5, iterations[0].Gamma.Length);
+        var saved = RunConfig.Load(Path.Combine(runDir, "config.yaml"));
+        Assert.Equal(32, saved.Model.HeadChannels);
+        Assert.Equal("hpf", saved.Loss.Name);
+        using (var final = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "eval", "final.json"))))
+            Assert.Equal(12, final.RootElement.GetProperty("stats").GetArrayLength());
+
+        // Evaluate the checkpoint on the synthetic validation split.
+        var evalJson = Path.Combine(root, "eval.json");
+        Assert.Equal(0, Run(["eval", "--weights", Path.Combine(runDir, "checkpoints", "last.ckpt"), "--data", "synthetic", "--json", evalJson]));
+        using (var e = JsonDocument.Parse(File.ReadAllText(evalJson)))
+            Assert.Equal(6, e.RootElement.GetProperty("per_category").GetArrayLength());
+
+        // Detect on a folder of generated images.
+        var images = Path.Combine(root, "images");
+        HpfDet.Data.SyntheticShapesDataset.Generate(images, new HpfDet.Data.SyntheticShapesOptions(Count: 2, ImageSize: 64));
+        var detOut = Path.Combine(root, "detections");
+        Assert.Equal(0, Run(["detect", "--weights", Path.Combine(runDir, "checkpoints", "last.ckpt"), "--images", Path.Combine(images, "images"), "--out", detOut, "--score", "0.0"]));
+        Assert.Equal(2, Directory.GetFiles(detOut, "*.png").Length);
+        using (var r = JsonDocument.Parse(File.ReadAllText(Path.Combine(detOut, "results.json"))))
+            Assert.Equal(JsonValueKind.Array, r.RootElement.ValueKind);
+
+        // Compare two losses with one seed each.
+        var cmpDir = Path.Combine(root, "compare");
+        Assert.Equal(0, Run(["compare", .. Tiny, "--losses", "fl,hpf", "--seeds", "1", "--out", cmpDir]));
+        foreach (var f in new[] { "report.md", "ap_by_loss.png", "loss_curves.png", "fl-seed0/eval/final.json", "hpf-seed0/eval/final.json" })
+            Assert.True(File.Exists(Path.Combine(cmpDir, f)), $"missing {f}");
+        Assert.Contains("hpf", File.ReadAllText(Path.Combine(cmpDir, "report.md")));
+
+        // Resume refuses a missing run, and a second train into the same folder asks for --resume.
+        Assert.Equal(ExitCodes.UserError, RunCapturingErrors(["train", "--resume", Path.Combine(root, "nothing")]).Code);
+        var (code, err) = RunCapturingErrors(["train", .. Tiny, "--out", runDir]);
+        Assert.Equal(ExitCodes.UserError, code);
+        Assert.Contains("--resume", err);
+    }
+
+    [Fact]
+    public void ConfigurationMistakesGiveOneClearMessageAndADocumentedExitCode()
+    {
+        var (code, err) = RunCapturingErrors(["train", "--data", "synthetic", "--set", "train.lrr=0.1"]);
+        Assert.Equal(ExitCodes.UserError, code);
+        Assert.Contains("unknown configuration key 'train.lrr'", err);
+        Assert.Contains("'train.lr'", err);
+        Assert.DoesNotContain("   at ", err);   // no stack trace
+
+        (code, err) = RunCapturingErrors(["train", "--data", "synthetic", "--set", "train.epochs=many"]);
+        Assert.Equal(ExitCodes.UserError, code);
+        Assert.Contains("train.epochs", err);
+        Assert.Contains("integer", err);
+
+        var yaml = Path.Combine(TestPaths.NewTempDir(), "bad.yaml");
+        File.WriteAllText(yaml, "train:\n  epochs: 2\n  bacth: 4\n");
+        (code, err) = RunCapturingErrors(["train", "--config", yaml]);
+        Assert.Equal(ExitCodes.UserError, code);
+        Assert.Contains("line 3", err);
+        Assert.Contains("'train.batch'", err);
+
+        (code, err) = RunCapturingErrors(["train", "--data", "/nonexistent/folder", "--format", "voc"]);
+        Assert.Equal(ExitCodes.UserError, code);
+        Assert.Contains("/nonexistent/folder", err);
+
+        (code, _) = RunCapturingErrors(["train", "--no-such-option"]);
+        Assert.Equal(ExitCodes.UsageError, code);
+    }
+}
