@@ -44,9 +44,9 @@ public static class TrainPipeline
             throw new UserFacingException($"The training and validation splits have different classes ({string.Join(", ", train.ClassNames)} vs {string.Join(", ", val.ClassNames)}).");
 
         var model = config.BuildDetector(train.ClassNames.Count, loadPretrained: !resume);
-        var trainLoader = new DataLoader(train, config.TrainTransforms(), config.Normalization,
+        var trainLoader = new DataLoader(train, config.TrainTransforms(), config.InputNormalization(),
             new DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: true, Seed: config.Train.Seed));
-        var valLoader = new DataLoader(val, config.TestTransforms(), config.Normalization,
+        var valLoader = new DataLoader(val, config.TestTransforms(), config.InputNormalization(),
             new DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: false));
         var evalDir = Path.Combine(runDir, "eval");
         Directory.CreateDirectory(evalDir);

@@ -48,7 +48,7 @@ public static class DetectCommand
         }
         if (issues.Count > 0) Console.WriteLine(issues.Summary());
         var dataset = new DetectionDataset("images", classNames, samples, issues);
-        var loader = new DataLoader(dataset, config.TestTransforms(), config.Normalization, new DataLoaderOptions(1, config.Data.Workers, Shuffle: false));
+        var loader = new DataLoader(dataset, config.TestTransforms(), config.InputNormalization(), new DataLoaderOptions(1, config.Data.Workers, Shuffle: false));
         var detections = DetectionEvaluation.Predict(model, dataset, loader);
         Directory.CreateDirectory(outDir);
         detections.Save(Path.Combine(outDir, "results.json"));

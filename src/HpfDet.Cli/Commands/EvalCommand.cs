@@ -74,7 +74,7 @@ public static class EvalCommand
         if (dataset.Issues.Count > 0) output.WriteLine(dataset.Issues.Summary());
         if (!dataset.ClassNames.SequenceEqual(classNames))
             throw new UserFacingException($"The dataset's classes ({string.Join(", ", dataset.ClassNames)}) differ from the checkpoint's ({string.Join(", ", classNames)}).");
-        var loader = new HpfDet.Data.DataLoader(dataset, config.TestTransforms(), config.Normalization,
+        var loader = new HpfDet.Data.DataLoader(dataset, config.TestTransforms(), config.InputNormalization(),
             new HpfDet.Data.DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: false));
         var r = HpfDet.Training.DetectionEvaluation.Run(model, dataset, loader);
         output.WriteLine($"Evaluated {dataset.Count} images of '{config.Data.Path}' ({config.Data.ValSplit}) in {r.Seconds:F1} s.");

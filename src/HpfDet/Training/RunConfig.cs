@@ -282,7 +282,7 @@ public sealed class RunConfig
     }
 
     /// <summary>Input normalisation: the ONNX ResNet-18's BGR 0–255 convention, or ImageNet RGB for torchvision weights.</summary>
-    public ImageNormalization Normalization => Model.Name == "atss-r18" && Model.BackboneWeights is null ? ImageNormalization.CaffeBgr : ImageNormalization.ImageNetRgb;
+    public ImageNormalization InputNormalization() => Model.Name == "atss-r18" && Model.BackboneWeights is null ? ImageNormalization.CaffeBgr : ImageNormalization.ImageNetRgb;
 
     public TransformPipeline TrainTransforms() => TransformPipeline.ForTraining(
         new[] { Train.Scale }.Concat(Train.MultiScale).Distinct().Select(s => new ResizeScale(s, Math.Max(Train.MaxSize, s))).ToList(),
