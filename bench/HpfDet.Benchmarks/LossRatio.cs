@@ -11,6 +11,8 @@ public static class LossRatio
 {
     public static void Run(int rounds)
     {
+        if (Environment.GetEnvironmentVariable("HPFDET_DEFAULT_MALLOC") != "1")
+            Console.WriteLine($"allocator tuned: {HpfDet.NativeMemory.TuneAllocatorForTensors()}");
         string[] variants = ["fl", "fl-nostats", "hpf", "hpf-alllevels"];
         var benches = variants.Select(v => { var b = new ClassificationLossBenchmarks { Loss = v }; b.Setup(); return b; }).ToArray();
         foreach (var b in benches) for (int i = 0; i < 3; i++) b.ForwardBackward();   // warm-up

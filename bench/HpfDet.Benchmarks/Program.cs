@@ -27,6 +27,11 @@ if (args.Length > 0 && args[0] == "synthetic")
 // Run all BenchmarkDotNet benchmarks: dotnet run -c Release --project bench/HpfDet.Benchmarks -- --filter '*'
 // Interleaved A/B ratio of HPF vs focal loss (robust on a busy machine):
 //   dotnet run -c Release --project bench/HpfDet.Benchmarks -- loss-ratio [rounds]
+if (args.Length > 0 && args[0] == "atss-step")
+{
+    AtssStepBenchmark.Run(args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 157, steps: 5);
+    return;
+}
 if (args.Length > 0 && args[0] == "loss-ratio")
 {
     LossRatio.Run(args.Length > 1 ? int.Parse(args[1]) : 30);
