@@ -40,7 +40,8 @@ public sealed class HierarchicalProgressiveFocalLoss : IClassificationLoss, IDis
 {
     public HierarchicalProgressiveFocalLossOptions Options { get; }
     public string Name => "hpf";
-    public LossStatistics? LastStatistics { get; private set; }
+    public LossStatistics? LastStatistics => statistics.Current;
+    readonly StatisticsSlot statistics = new();
 
     public HierarchicalProgressiveFocalLoss(HierarchicalProgressiveFocalLossOptions? options = null)
     {
@@ -55,17 +56,13 @@ public sealed class HierarchicalProgressiveFocalLoss : IClassificationLoss, IDis
     {
         var prepared = LossMath.Prepare("HierarchicalProgressiveFocalLoss", levels, needsSoftTargets: false, Options.FiniteCheck);
         int numLevels = prepared.Length;
-        var positives = new Tensor[numLevels];
-        var counts = new Tensor[numLevels];
-        var sums = new Tensor[numLevels];
-        for (int l = 0; l < numLevels; l++)
-            (positives[l], counts[l], sums[l]) = LossMath.TargetNegLogP(prepared[l]);
+        var positives = LossMath.CountPositives(prepared, withNegLogP: true);
 
         Tensor gamma, alpha, meanNegLogP;   // [L] each
         using (torch.no_grad())
         {
-            var count = torch.stack(counts);
-            var sum = torch.stack(sums);
+            var count = positives.NegLogPCount!;
+            var sum = positives.NegLogPSum!;
             meanNegLogP = sum.div(count);
             if (Options.Scope == ProgressiveFocusScope.AllLevels)
             {
@@ -81,7 +78,7 @@ public sealed class HierarchicalProgressiveFocalLoss : IClassificationLoss, IDis
             alpha = gamma.reciprocal().mul_(Options.W);
         }
 
-        var norm = LossMath.Normalizer(normalizer, torch.stack(positives).sum()).detach();
+        var norm = LossMath.Normalizer(normalizer, positives.Positives.sum()).detach();
         var scale = norm.reciprocal();
         // On the CPU, reading γ_l waits for nothing (operations there are synchronous) and lets the
         // power use libtorch's scalar-exponent kernel; on an accelerator γ_l stays on the device.
@@ -93,15 +90,9 @@ public sealed class HierarchicalProgressiveFocalLoss : IClassificationLoss, IDis
         var levelLoss = torch.stack(levelSums).mul_(scale);
         var total = LossMath.AttachGradients(prepared, grads, levelLoss.sum());
 
-        var stats = new LossStatistics(gamma, alpha, torch.stack(positives), meanNegLogP, levelLoss);
-        LastStatistics?.Dispose();
-        LastStatistics = stats;
+        statistics.Replace(new LossStatistics(gamma, alpha, positives.Positives, meanNegLogP, levelLoss));
         return total;
     }
 
-    public void Dispose()
-    {
-        LastStatistics?.Dispose();
-        LastStatistics = null;
-    }
+    public void Dispose() => statistics.Dispose();
 }

@@ -15,6 +15,39 @@ internal readonly record struct PreparedLevel(
     Tensor PositiveMask,    // [N] bool, labels in [0, C)
     Tensor? SoftTargets);   // [N] logits dtype or null
 
+/// <summary>Per-level counts of one call ([L] tensors); the last two only when statistics are collected.</summary>
+internal readonly record struct PositiveCounts(Tensor Positives, Tensor? NegLogPCount, Tensor? NegLogPSum)
+{
+    /// <summary>Statistics with one fixed γ and α for every level.</summary>
+    public LossStatistics ToStatistics(double gamma, double alpha, Tensor levelLoss)
+    {
+        using var _ = torch.no_grad();
+        return new LossStatistics(torch.full_like(Positives, gamma), torch.full_like(Positives, alpha), Positives, NegLogPSum!.div(NegLogPCount!), levelLoss);
+    }
+}
+
+/// <summary>
+/// The statistics of a loss's last call; replacing them disposes the previous ones, so a training
+/// loop holds exactly one set.
+/// </summary>
+internal sealed class StatisticsSlot : IDisposable
+{
+    public LossStatistics? Current { get; private set; }
+
+    public void Replace(LossStatistics? next)
+    {
+        if (next is null) return;
+        Current?.Dispose();
+        Current = next;
+    }
+
+    public void Dispose()
+    {
+        Current?.Dispose();
+        Current = null;
+    }
+}
+
 /// <summary>Shared checks and numerics for the classification losses.</summary>
 internal static class LossMath
 {
@@ -170,6 +203,24 @@ internal static class LossMath
     }
 
     /// <summary>
+    /// Per-level positive counts, plus (when <paramref name="withNegLogP"/>) the count and sum of
+    /// w·(-log p) at the target class that the statistics and HPF's γ need.
+    /// </summary>
+    public static PositiveCounts CountPositives(PreparedLevel[] prepared, bool withNegLogP)
+    {
+        int numLevels = prepared.Length;
+        var positives = new Tensor[numLevels];
+        var counts = withNegLogP ? new Tensor[numLevels] : null;
+        var sums = withNegLogP ? new Tensor[numLevels] : null;
+        for (int l = 0; l < numLevels; l++)
+        {
+            if (withNegLogP) (positives[l], counts![l], sums![l]) = TargetNegLogP(prepared[l]);
+            else positives[l] = prepared[l].PositiveMask.sum().to(prepared[l].Logits.dtype);
+        }
+        return new PositiveCounts(torch.stack(positives), counts is null ? null : torch.stack(counts), sums is null ? null : torch.stack(sums));
+    }
+
+    /// <summary>
     /// Forward of a loss with fixed hyperparameters: per-level sums from <paramref name="levelSum"/>,
     /// divided by the normaliser, and (optionally) per-level statistics with the fixed γ and α.
     /// </summary>
@@ -177,31 +228,11 @@ internal static class LossMath
         PreparedLevel[] prepared, Func<PreparedLevel, Tensor> levelSum, Tensor? normalizer,
         double gamma, double alpha, bool collectStatistics)
     {
-        int numLevels = prepared.Length;
-        var dtype = prepared[0].Logits.dtype;
-        var device = prepared[0].Logits.device;
-        var levelSums = new Tensor[numLevels];
-        var positives = new Tensor[numLevels];
-        var counts = new Tensor[numLevels];
-        var sums = new Tensor[numLevels];
-        for (int l = 0; l < numLevels; l++)
-        {
-            levelSums[l] = levelSum(prepared[l]);
-            if (collectStatistics)
-                (positives[l], counts[l], sums[l]) = TargetNegLogP(prepared[l]);
-            else
-                positives[l] = prepared[l].PositiveMask.sum().to(dtype);
-        }
-        var norm = Normalizer(normalizer, torch.stack(positives).sum());
-        var total = torch.stack(levelSums).sum().div(norm);
-        if (!collectStatistics) return (total, null);
-        using var _ = torch.no_grad();
-        var stats = new LossStatistics(
-            torch.full(numLevels, gamma, dtype: dtype, device: device),
-            torch.full(numLevels, alpha, dtype: dtype, device: device),
-            torch.stack(positives),
-            torch.stack(sums).div(torch.stack(counts)),
-            torch.stack(levelSums).detach().div(norm.detach()));
+        var counts = CountPositives(prepared, collectStatistics);
+        var levelSums = torch.stack(prepared.Select(levelSum).ToArray());
+        var norm = Normalizer(normalizer, counts.Positives.sum());
+        var total = levelSums.sum().div(norm);
+        var stats = collectStatistics ? counts.ToStatistics(gamma, alpha, levelSums.detach().div(norm.detach())) : null;
         return (total, stats);
     }
 

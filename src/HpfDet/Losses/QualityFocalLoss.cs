@@ -19,7 +19,8 @@ public sealed class QualityFocalLoss : IClassificationLoss, IDisposable
     public QualityFocalLossOptions Options { get; }
     public string Name => "qfl";
     /// <summary>Statistics with γ = β and α = NaN (QFL has no α).</summary>
-    public LossStatistics? LastStatistics { get; private set; }
+    public LossStatistics? LastStatistics => statistics.Current;
+    readonly StatisticsSlot statistics = new();
 
     public QualityFocalLoss(QualityFocalLossOptions? options = null)
     {
@@ -32,11 +33,7 @@ public sealed class QualityFocalLoss : IClassificationLoss, IDisposable
     {
         var prepared = LossMath.Prepare("QualityFocalLoss", levels, needsSoftTargets: true, Options.FiniteCheck);
         var (total, stats) = LossMath.ForwardFixed(prepared, LevelSum, normalizer, Options.Beta, double.NaN, Options.CollectStatistics);
-        if (stats is not null)
-        {
-            LastStatistics?.Dispose();
-            LastStatistics = stats;
-        }
+        statistics.Replace(stats);
         return total;
     }
 
@@ -49,9 +46,5 @@ public sealed class QualityFocalLoss : IClassificationLoss, IDisposable
         return LossMath.BceWithLogits(x, target).mul_(modulating).sum(1).mul_(level.RowWeights).sum();
     }
 
-    public void Dispose()
-    {
-        LastStatistics?.Dispose();
-        LastStatistics = null;
-    }
+    public void Dispose() => statistics.Dispose();
 }

@@ -20,7 +20,8 @@ public sealed class SigmoidFocalLoss : IClassificationLoss, IDisposable
 {
     public SigmoidFocalLossOptions Options { get; }
     public string Name => "fl";
-    public LossStatistics? LastStatistics { get; private set; }
+    public LossStatistics? LastStatistics => statistics.Current;
+    readonly StatisticsSlot statistics = new();
 
     public SigmoidFocalLoss(SigmoidFocalLossOptions? options = null)
     {
@@ -33,36 +34,20 @@ public sealed class SigmoidFocalLoss : IClassificationLoss, IDisposable
     public Tensor Forward(IReadOnlyList<ClassificationLevelInput> levels, Tensor? normalizer = null)
     {
         var prepared = LossMath.Prepare("SigmoidFocalLoss", levels, needsSoftTargets: false, Options.FiniteCheck);
-        int numLevels = prepared.Length;
         var dtype = prepared[0].Logits.dtype;
         var device = prepared[0].Logits.device;
-        var positives = new Tensor[numLevels];
-        var counts = new Tensor[numLevels];
-        var sums = new Tensor[numLevels];
-        for (int l = 0; l < numLevels; l++)
-        {
-            if (Options.CollectStatistics)
-                (positives[l], counts[l], sums[l]) = LossMath.TargetNegLogP(prepared[l]);
-            else
-                positives[l] = prepared[l].PositiveMask.sum().to(dtype);
-        }
-        var norm = LossMath.Normalizer(normalizer, torch.stack(positives).sum()).detach();
+        var counts = LossMath.CountPositives(prepared, Options.CollectStatistics);
+        var norm = LossMath.Normalizer(normalizer, counts.Positives.sum()).detach();
         var scale = norm.reciprocal();
         var gamma = torch.tensor(Options.Gamma, dtype: dtype, device: device);
         var alpha = torch.tensor(Options.Alpha, dtype: dtype, device: device);
-        var levelSums = new Tensor[numLevels];
-        var grads = new Tensor[numLevels];
-        for (int l = 0; l < numLevels; l++)
+        var levelSums = new Tensor[prepared.Length];
+        var grads = new Tensor[prepared.Length];
+        for (int l = 0; l < prepared.Length; l++)
             (levelSums[l], grads[l]) = LossMath.FocalSumAndGradient(prepared[l], gamma, alpha, Options.Gamma, scale);
         var levelLoss = torch.stack(levelSums).mul_(scale);
         var total = LossMath.AttachGradients(prepared, grads, levelLoss.sum());
-        if (Options.CollectStatistics)
-        {
-            var stats = new LossStatistics(gamma.expand(numLevels), alpha.expand(numLevels), torch.stack(positives),
-                torch.stack(sums).div(torch.stack(counts)), levelLoss);
-            LastStatistics?.Dispose();
-            LastStatistics = stats;
-        }
+        if (Options.CollectStatistics) statistics.Replace(counts.ToStatistics(Options.Gamma, Options.Alpha, levelLoss));
         return total;
     }
 
@@ -80,9 +65,5 @@ public sealed class SigmoidFocalLoss : IClassificationLoss, IDisposable
         return alphaT.mul_(torch.sigmoid(s).pow(gamma)).mul_(LossMath.Softplus(s));
     }
 
-    public void Dispose()
-    {
-        LastStatistics?.Dispose();
-        LastStatistics = null;
-    }
+    public void Dispose() => statistics.Dispose();
 }

@@ -19,7 +19,8 @@ public sealed class VarifocalLoss : IClassificationLoss, IDisposable
 {
     public VarifocalLossOptions Options { get; }
     public string Name => "vfl";
-    public LossStatistics? LastStatistics { get; private set; }
+    public LossStatistics? LastStatistics => statistics.Current;
+    readonly StatisticsSlot statistics = new();
 
     public VarifocalLoss(VarifocalLossOptions? options = null)
     {
@@ -33,11 +34,7 @@ public sealed class VarifocalLoss : IClassificationLoss, IDisposable
     {
         var prepared = LossMath.Prepare("VarifocalLoss", levels, needsSoftTargets: true, Options.FiniteCheck);
         var (total, stats) = LossMath.ForwardFixed(prepared, LevelSum, normalizer, Options.Gamma, Options.Alpha, Options.CollectStatistics);
-        if (stats is not null)
-        {
-            LastStatistics?.Dispose();
-            LastStatistics = stats;
-        }
+        statistics.Replace(stats);
         return total;
     }
 
@@ -51,9 +48,5 @@ public sealed class VarifocalLoss : IClassificationLoss, IDisposable
         return LossMath.BceWithLogits(x, target).mul_(weight).sum(1).mul_(level.RowWeights).sum();
     }
 
-    public void Dispose()
-    {
-        LastStatistics?.Dispose();
-        LastStatistics = null;
-    }
+    public void Dispose() => statistics.Dispose();
 }
