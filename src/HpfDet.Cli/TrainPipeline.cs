@@ -43,7 +43,7 @@ public static class TrainPipeline
         if (!train.ClassNames.SequenceEqual(val.ClassNames))
             throw new UserFacingException($"The training and validation splits have different classes ({string.Join(", ", train.ClassNames)} vs {string.Join(", ", val.ClassNames)}).");
 
-        var model = config.BuildDetector(train.ClassNames.Count, loadPretrained: !resume);
+        using var model = config.BuildDetector(train.ClassNames.Count, loadPretrained: !resume);
         var trainLoader = new DataLoader(train, config.TrainTransforms(), config.InputNormalization(),
             new DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: true, Seed: config.Train.Seed));
         var valLoader = new DataLoader(val, config.TestTransforms(), config.InputNormalization(),
@@ -54,7 +54,14 @@ public static class TrainPipeline
         EvaluationLog? Evaluate(Models.AtssDetector m, int epoch, int iteration)
         {
             if (val.Count == 0) return null;
-            last = DetectionEvaluation.Run(m, val, valLoader, cancellationToken: cancellationToken);
+            try
+            {
+                last = DetectionEvaluation.Run(m, val, valLoader, cancellationToken: cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return null;   // Ctrl+C during evaluation: the trainer checkpoints and stops next
+            }
             EvaluationReport.WriteJson(Path.Combine(evalDir, $"epoch_{epoch:D3}.json"), last.Coco, last.Voc);
             return DetectionEvaluation.ToLog(last, epoch, iteration);
         }
@@ -69,9 +76,28 @@ public static class TrainPipeline
             File.Copy(Path.Combine(evalDir, Directory.GetFiles(evalDir, "epoch_*.json").Select(Path.GetFileName).Max()!), Path.Combine(evalDir, "final.json"), overwrite: true);
             File.WriteAllText(Path.Combine(evalDir, "summary.txt"), EvaluationReport.FormatSummary(last.Coco) + "\n\n" + EvaluationReport.FormatPerCategoryTable(last.Coco, last.Voc));
             last.Detections.Save(Path.Combine(evalDir, "detections.json"));
+            DrawValidationDetections(val, last, Path.Combine(runDir, "detections"));
         }
         WritePlots(runDir);
         return new RunSummary(runDir, result.LastCheckpoint, result.Outcome, last, train.ClassNames);
+    }
+
+    /// <summary>The first validation images with ground truth (dashed) and detections scoring at least 0.3.</summary>
+    static void DrawValidationDetections(DetectionDataset val, DetectionEvaluationResult result, string dir, int count = 8)
+    {
+        Directory.CreateDirectory(dir);
+        var byImage = Enumerable.Range(0, result.Detections.Count).Select(i => result.Detections[i])
+            .Where(d => d.Score >= 0.3).GroupBy(d => d.ImageId).ToDictionary(g => g.Key, g => g.ToList());
+        var categoryToLabel = Enumerable.Range(0, val.ClassNames.Count).ToDictionary(val.CategoryIdOf, i => i);
+        foreach (var sample in val.Samples.Take(count))
+        {
+            var detections = (byImage.GetValueOrDefault(sample.ImageId) ?? [])
+                .Select(d => new Visualization.DrawnBox((float)d.X, (float)d.Y, (float)(d.X + d.W), (float)(d.Y + d.H), categoryToLabel[d.CategoryId], (float)d.Score)).ToList();
+            var truth = sample.Boxes.Select(b => new Visualization.DrawnBox(b.X1, b.Y1, b.X2, b.Y2, b.Label, float.NaN)).ToList();
+            var image = sample.LoadImage();
+            var png = Path.Combine(dir, Path.GetFileNameWithoutExtension(sample.FileName) + ".png");
+            File.WriteAllBytes(png, ImageDecoder.EncodePng(Visualization.DetectionDrawer.Render(image, detections, val.ClassNames, truth)));
+        }
     }
 
     /// <summary>Plots of the run log into DIR/plots.</summary>

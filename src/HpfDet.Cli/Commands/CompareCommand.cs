@@ -11,8 +11,8 @@ public static class CompareCommand
     public static Command Create()
     {
         var run = new TrainCommand.RunOptions();
-        var losses = new Option<string>("--losses") { Description = "Comma-separated losses to compare: fl, hpf, qfl, vfl.", DefaultValueFactory = _ => "fl,hpf" };
-        var seeds = new Option<int>("--seeds") { Description = "Seeds per loss (0, 1, ...).", DefaultValueFactory = _ => 3 };
+        var losses = new Option<string>("--losses") { Description = "Comma-separated losses to compare: fl, hpf, qfl, vfl; 'name:N' gives that loss N seeds (e.g. fl:3,hpf:3,qfl:1).", DefaultValueFactory = _ => "fl,hpf" };
+        var seeds = new Option<int>("--seeds") { Description = "Seeds per loss without its own ':N' (0, 1, ...).", DefaultValueFactory = _ => 3 };
         var output = new Option<string>("--out") { Description = "Results folder: one run folder per loss and seed, report.md and charts.", Required = true };
         var cmd = new Command("compare", "Train each loss with each seed under the same settings and write a report (Markdown + PNG charts). " +
             "Finished runs are kept, so an interrupted comparison continues where it stopped.");
@@ -22,18 +22,15 @@ public static class CompareCommand
         cmd.Options.Add(output);
         cmd.SetAction(parse =>
         {
-            var names = parse.GetValue(losses)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            foreach (var n in names)
-                if (n is not ("fl" or "hpf" or "qfl" or "vfl")) throw new UserFacingException($"--losses: unknown loss '{n}'; use fl, hpf, qfl, vfl.", ExitCodes.UsageError);
-            int seedCount = parse.GetValue(seeds);
-            if (seedCount < 1) throw new UserFacingException("--seeds must be at least 1.", ExitCodes.UsageError);
+            int defaultSeeds = parse.GetValue(seeds);
+            var plan = ParsePlan(parse.GetValue(losses)!, defaultSeeds);
             string outDir = parse.GetValue(output)!;
             Directory.CreateDirectory(outDir);
             var baseConfig = run.Build(parse);
             File.WriteAllText(Path.Combine(outDir, "config.yaml"), baseConfig.ToYaml());
             using var cts = CliRunner.CancelOnCtrlC();
             var runs = new List<CompareRun>();
-            foreach (var loss in names)
+            foreach (var (loss, seedCount) in plan)
                 for (int seed = 0; seed < seedCount; seed++)
                 {
                     var runDir = Path.Combine(outDir, $"{loss}-seed{seed}");
@@ -54,12 +51,31 @@ public static class CompareCommand
                     else Console.WriteLine($"compare: {loss} seed {seed} already done ({final})");
                     runs.Add(ReadRun(loss, seed, runDir, final));
                 }
-            var report = CompareReport.Write(runs, outDir, $"Loss comparison: {string.Join(" vs ", names)}, {seedCount} seed(s)");
+            var report = CompareReport.Write(runs, outDir, $"Loss comparison: {string.Join(" vs ", plan.Select(p => $"{p.Loss} ({p.Seeds} seed{(p.Seeds == 1 ? "" : "s")})"))}");
             Console.WriteLine(File.ReadAllText(report));
             Console.WriteLine($"report: {Path.GetFullPath(report)}");
             return ExitCodes.Success;
         });
         return cmd;
+    }
+
+    /// <summary>"fl:3,hpf:3,qfl" with a default of 3 seeds: [(fl, 3), (hpf, 3), (qfl, 3)].</summary>
+    public static List<(string Loss, int Seeds)> ParsePlan(string text, int defaultSeeds)
+    {
+        var plan = new List<(string Loss, int Seeds)>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = item.Split(':');
+            var loss = parts[0];
+            if (loss is not ("fl" or "hpf" or "qfl" or "vfl")) throw new UserFacingException($"--losses: unknown loss '{loss}'; use fl, hpf, qfl, vfl.", ExitCodes.UsageError);
+            int n = defaultSeeds;
+            if (parts.Length > 2 || (parts.Length == 2 && !int.TryParse(parts[1], out n)) || n < 1)
+                throw new UserFacingException($"--losses: '{item}' should be a loss name or name:seeds with seeds >= 1.", ExitCodes.UsageError);
+            if (plan.Any(p => p.Loss == loss)) throw new UserFacingException($"--losses: '{loss}' is listed twice.", ExitCodes.UsageError);
+            plan.Add((loss, n));
+        }
+        if (plan.Count == 0) throw new UserFacingException("--losses: name at least one loss.", ExitCodes.UsageError);
+        return plan;
     }
 
     static CompareRun ReadRun(string loss, int seed, string runDir, string finalJson)

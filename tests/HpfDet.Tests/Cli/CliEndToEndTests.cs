@@ -35,7 +35,7 @@ public class CliEndToEndTests
         var root = TestPaths.NewTempDir("hpfdet-cli");
         var runDir = Path.Combine(root, "run");
         Assert.Equal(0, Run(["train", .. Tiny, "--loss", "hpf", "--out", runDir]));
-        foreach (var f in new[] { "config.yaml", "log.jsonl", "checkpoints/last.ckpt", "eval/final.json", "eval/summary.txt", "eval/detections.json", "plots/loss.png", "plots/gamma.png", "plots/lr.png" })
+        foreach (var f in new[] { "config.yaml", "log.jsonl", "checkpoints/last.ckpt", "eval/final.json", "eval/summary.txt", "eval/detections.json", "plots/loss.png", "plots/gamma.png", "plots/lr.png", "detections/000001.png" })
             Assert.True(File.Exists(Path.Combine(runDir, f)), $"missing {f}");
         var (iterations, evaluations) = TrainingLogJson.Read(Path.Combine(runDir, "log.jsonl"));
         Assert.Equal(2, iterations.Count);            // 8 images / batch 4
@@ -74,6 +74,15 @@ public class CliEndToEndTests
         var (code, err) = RunCapturingErrors(["train", .. Tiny, "--out", runDir]);
         Assert.Equal(ExitCodes.UserError, code);
         Assert.Contains("--resume", err);
+    }
+
+    [Fact]
+    public void CompareSeedPlansParse()
+    {
+        Assert.Equal([("fl", 3), ("hpf", 3), ("qfl", 1), ("vfl", 1)], HpfDet.Cli.Commands.CompareCommand.ParsePlan("fl,hpf:3, qfl:1,vfl:1", 3));
+        Assert.Throws<UserFacingException>(() => HpfDet.Cli.Commands.CompareCommand.ParsePlan("fl,focal", 3));
+        Assert.Throws<UserFacingException>(() => HpfDet.Cli.Commands.CompareCommand.ParsePlan("fl:0", 3));
+        Assert.Throws<UserFacingException>(() => HpfDet.Cli.Commands.CompareCommand.ParsePlan("fl,fl:2", 3));
     }
 
     [Fact]

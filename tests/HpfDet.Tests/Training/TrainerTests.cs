@@ -79,6 +79,30 @@ public class TrainerTests
     }
 
     [Fact]
+    public void CancellingStopsAtAnIterationBoundaryWithACheckpointThatResumes()
+    {
+        // What Ctrl+C does in the tool: cancel the token; the trainer writes last.ckpt and returns.
+        var data = DetectorFixtures.Shapes(6, size: 64, maxObject: 40);
+        var dir = TestPaths.NewTempDir();
+        using var cts = new CancellationTokenSource();
+        var model = DetectorFixtures.TinyAtss(6, seed: 4);
+        TrainingResult result;
+        using (var t = new Trainer(model, DetectorFixtures.TrainLoader(data, 64), Short(null, epochs: 3), dir, data.ClassNames))
+        {
+            t.IterationCompleted += log => { if (log.Iteration == 2) cts.Cancel(); };
+            result = t.Run(cts.Token);
+        }
+        Assert.Equal(TrainingOutcome.Interrupted, result.Outcome);
+        Assert.Equal(2, result.Iteration);
+        var resumed = DetectorFixtures.TinyAtss(6, seed: 5);
+        using var t2 = new Trainer(resumed, DetectorFixtures.TrainLoader(data, 64), Short(null, epochs: 3), dir, data.ClassNames);
+        t2.Resume(result.LastCheckpoint);
+        var end = t2.Run();
+        Assert.Equal(TrainingOutcome.Completed, end.Outcome);
+        Assert.Equal(9, end.Iteration);   // 3 epochs × 3 batches, 2 of them before the interruption
+    }
+
+    [Fact]
     public void ACorruptCheckpointIsAClearError()
     {
         var dir = TestPaths.NewTempDir();
