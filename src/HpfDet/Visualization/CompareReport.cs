@@ -52,6 +52,7 @@ public static class CompareReport
         AppendRunTable(md, ordered);
         AppendLossSummary(md, losses, byLoss);
         AppendPerClass(md, losses, byLoss, runs[0].ClassNames);
+        AppendLevelTables(md, losses, byLoss, logs);
 
         md.AppendLine("## Charts").AppendLine();
         var charts = new List<(string File, string? Skipped)>
@@ -267,10 +268,13 @@ public static class CompareReport
         return (PlotSeries.Save(plot, path), null);
     }
 
-    static (string, string?) WritePositiveProportions(IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss,
-        Dictionary<CompareRun, List<IterationLog>> logs, string path)
+    /// <summary>
+    /// share[loss][level]: per run Σ_t positives_l / Σ_t Σ_l positives, averaged over the loss's runs
+    /// (only losses with at least one log).
+    /// </summary>
+    static (List<(int LossIndex, double[] Share)> Shares, int Levels) PositiveShares(IReadOnlyList<string> losses,
+        Dictionary<string, List<CompareRun>> byLoss, Dictionary<CompareRun, List<IterationLog>> logs)
     {
-        // share[loss][level]: per run Σ_t positives_l / Σ_t Σ_l positives, averaged over the loss's runs.
         var shares = new List<(int LossIndex, double[] Share)>();
         var levels = 0;
         for (var i = 0; i < losses.Count; i++)
@@ -291,6 +295,47 @@ public static class CompareReport
             levels = Math.Max(levels, runLevelsMax);
             shares.Add((i, Enumerable.Range(0, runLevelsMax).Select(l => perRun.Average(s => l < s.Length ? s[l] : 0)).ToArray()));
         }
+        return (shares, levels);
+    }
+
+    /// <summary>Per-level tables: share of positives, and the mean γ over each run's last epoch (mean over seeds).</summary>
+    static void AppendLevelTables(StringBuilder md, IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss,
+        Dictionary<CompareRun, List<IterationLog>> logs)
+    {
+        var (shares, levels) = PositiveShares(losses, byLoss, logs);
+        if (shares.Count == 0) return;
+        var names = PlotSeries.LevelNames(levels, null);
+        md.AppendLine("## Share of positives per level (whole training, mean over seeds)").AppendLine();
+        md.AppendLine("| loss | " + string.Join(" | ", names) + " |");
+        md.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---:|", levels)));
+        foreach (var (lossIndex, share) in shares)
+            md.AppendLine($"| {losses[lossIndex]} | " + string.Join(" | ", Enumerable.Range(0, levels).Select(l => l < share.Length ? F(share[l]) : "–")) + " |");
+        md.AppendLine();
+
+        md.AppendLine("## γ per level over the last epoch (mean over iterations, then over seeds)").AppendLine();
+        md.AppendLine("| loss | " + string.Join(" | ", names) + " |");
+        md.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---:|", levels)));
+        foreach (var loss in losses)
+        {
+            var perRun = new List<double[]>();
+            foreach (var run in byLoss[loss])
+            {
+                if (!logs.TryGetValue(run, out var iterations) || iterations.Count == 0) continue;
+                int lastEpoch = iterations.Max(it => it.Epoch);
+                var last = iterations.Where(it => it.Epoch == lastEpoch && it.Gamma is { Length: > 0 }).ToList();
+                if (last.Count == 0) continue;
+                perRun.Add(Enumerable.Range(0, levels).Select(l => last.Where(it => l < it.Gamma.Length && double.IsFinite(it.Gamma[l])).Select(it => it.Gamma[l]).DefaultIfEmpty(double.NaN).Average()).ToArray());
+            }
+            if (perRun.Count == 0) continue;
+            md.AppendLine($"| {loss} | " + string.Join(" | ", Enumerable.Range(0, levels).Select(l => F(perRun.Average(r => r[l])))) + " |");
+        }
+        md.AppendLine();
+    }
+
+    static (string, string?) WritePositiveProportions(IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss,
+        Dictionary<CompareRun, List<IterationLog>> logs, string path)
+    {
+        var (shares, levels) = PositiveShares(losses, byLoss, logs);
         if (shares.Count == 0) return (path, "no run has a log.jsonl with positives");
 
         var plot = PlotSeries.NewPlot();

@@ -51,6 +51,11 @@ public class CompareReportTests
             // Per class: rbc focal 0.20, 0.30 -> 0.250 ± 0.071; hpf 0.40, 0.44 -> 0.420 ± 0.028; platelets focal has one defined value.
             Assert.Contains("| rbc | 0.250 ± 0.071 | 0.420 ± 0.028 | 0.100 |", md);
             Assert.Contains("| platelets | 0.100 (n=1) | 0.250 ± 0.071 | 0.300 |", md);
+            // Positive shares by hand (40 logged iterations, none at iteration 10): P3 39·40 + Σ i%5 = 1640,
+            // P4 1170, P5 780, P6 312, P7 78 of 3980.
+            Assert.Contains("| focal | 0.412 | 0.294 | 0.196 | 0.078 | 0.020 |", md);
+            // γ over the last epoch (iterations 31-40): P5 is 2, P6 sits at 4, P7 is 2.5 where defined.
+            Assert.Contains("| 2.000 | 4.000 | 2.500 |", md);
             // The run without a log is named.
             Assert.Contains("Runs without log.jsonl (1 of 5)", md);
             Assert.Contains("- hpf, seed 1:", md);
