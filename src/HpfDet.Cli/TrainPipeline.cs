@@ -68,7 +68,7 @@ public static class TrainPipeline
 
         using var trainer = new Trainer(model, trainLoader, config.TrainerOptions(), runDir, train.ClassNames, Evaluate, config.ToJson());
         if (resume) trainer.Resume(checkpoint);
-        var result = new TrainingProgress(trainer, label, 0).Run(() => trainer.Run(cancellationToken));
+        var result = new TrainingProgress(trainer, label, trainer.Iteration).Run(() => trainer.Run(cancellationToken));
         if (trainLoader.Issues.Count > 0) Console.WriteLine(trainLoader.Issues.Summary());
 
         if (last is not null)

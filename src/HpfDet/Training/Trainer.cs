@@ -62,6 +62,8 @@ public sealed class Trainer : IDisposable
     public string CheckpointDirectory => Path.Combine(RunDirectory, "checkpoints");
     public string LogPath => Path.Combine(RunDirectory, "log.jsonl");
     public int IterationsPerEpoch => loader.BatchesPerEpoch;
+    /// <summary>Global iterations done (after <see cref="Resume"/>, the checkpoint's).</summary>
+    public int Iteration => iteration;
     public int TotalIterations => Options.MaxIterations is { } m ? Math.Min(m, Options.Epochs * IterationsPerEpoch) : Options.Epochs * IterationsPerEpoch;
 
     /// <summary>Raised after every iteration (also those not written to the log).</summary>
