@@ -8,6 +8,9 @@ using static TorchSharp.torch;
 
 namespace HpfDet.Tests.Training;
 
+/// <summary>Runs alone: the resume test compares bit-exact weights, and torch's global RNG is shared by
+/// tests running in parallel in this process.</summary>
+[Collection(SequentialCollection.Name)]
 public class TrainerTests
 {
     static TrainerOptions Short(int? maxIterations, int epochs = 2) =>
