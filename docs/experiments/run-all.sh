@@ -8,8 +8,18 @@ hpfdet() { dotnet run -c Release --project src/HpfDet.Cli -- "$@"; }
 # bccd: focal loss vs HPF, 3 seeds each; QFL and VFL, one seed each.
 hpfdet compare --config docs/experiments/bccd.yaml --losses fl:3,hpf:3,qfl:1,vfl:1 --out results/bccd
 
-# vehicles: focal loss vs HPF, 3 seeds each.
+# vehicles, schedule selection on the valid split (focal loss, seed 0); the chosen one is in vehicles.yaml.
+sel() { hpfdet train --config docs/experiments/vehicles.yaml --loss fl --set data.val_split=valid --set train.warmup_iters=300 --set train.eval_every=4 "$@"; }
+sel --set train.scale=320 --set train.max_size=320 --set train.lr=0.005 --set train.epochs=8 --set train.decay_epochs=[6,7] --out results/vehicles-selection/320px-lr0.005-8ep
+sel --set train.scale=256 --set train.max_size=256 --set train.lr=0.01 --set train.epochs=12 --set train.decay_epochs=[9,11] --out results/vehicles-selection/256px-lr0.01-12ep
+sel --set train.scale=256 --set train.max_size=256 --set train.lr=0.005 --set train.epochs=12 --set train.decay_epochs=[9,11] --out results/vehicles-selection/256px-lr0.005-12ep
+sel --set train.scale=320 --set train.max_size=320 --set train.lr=0.0025 --set train.epochs=8 --set train.decay_epochs=[6,7] --out results/vehicles-selection/320px-lr0.0025-8ep
+
+# vehicles: focal loss vs HPF, 3 seeds each, on the selected schedule, reported on test.
 hpfdet compare --config docs/experiments/vehicles.yaml --losses fl:3,hpf:3 --out results/vehicles
+
+# (The first, abandoned vehicles schedule: bccd's lr 0.01 and warm-up 100, 7 epochs.)
+# hpfdet compare --config results/vehicles-lr0.01/config.yaml --losses fl:3,hpf:3 --out results/vehicles-lr0.01
 
 # Ablations on bccd, one seed each (the per-level, δ = 0.5 reference is results/bccd/hpf-seed0).
 hpfdet compare --config docs/experiments/bccd.yaml --losses hpf:1 --set loss.scope=all_levels --out results/bccd-ablation/all-levels
