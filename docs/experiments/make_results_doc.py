@@ -110,7 +110,7 @@ def ablation():
 
 def selection():
     """Schedule selection for vehicles: focal loss, seed 0, evaluated on the valid split."""
-    lines = ['| run | scale | lr | epochs | valid AP after epoch 4 | 8 | 12 | final AP | AP50 | AP75 | wall time |', '|---|' + '---:|' * 10]
+    lines = ['| run | scale | lr | epochs | valid AP, epoch 4 | epoch 8 | epoch 12 | final AP | AP50 | AP75 | wall time |', '|---|' + '---:|' * 10]
     for d in sorted(glob.glob(os.path.join(R, 'vehicles-selection', '*'))):
         f = final(d)
         if not f:

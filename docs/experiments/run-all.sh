@@ -15,8 +15,8 @@ sel --set train.scale=256 --set train.max_size=256 --set train.lr=0.01 --set tra
 sel --set train.scale=256 --set train.max_size=256 --set train.lr=0.005 --set train.epochs=12 --set train.decay_epochs=[9,11] --out results/vehicles-selection/256px-lr0.005-12ep
 sel --set train.scale=320 --set train.max_size=320 --set train.lr=0.0025 --set train.epochs=8 --set train.decay_epochs=[6,7] --out results/vehicles-selection/320px-lr0.0025-8ep
 
-# vehicles: focal loss vs HPF, 3 seeds each, on the selected schedule, reported on test.
-hpfdet compare --config docs/experiments/vehicles.yaml --losses fl:3,hpf:3 --out results/vehicles
+# vehicles: focal loss vs HPF, 5 seeds each, on the selected schedule, reported on test.
+hpfdet compare --config docs/experiments/vehicles.yaml --losses fl:5,hpf:5 --out results/vehicles
 
 # (The first, abandoned vehicles schedule: bccd's lr 0.01 and warm-up 100, 7 epochs.)
 # hpfdet compare --config results/vehicles-lr0.01/config.yaml --losses fl:3,hpf:3 --out results/vehicles-lr0.01

@@ -141,7 +141,14 @@ internal static class LossMath
         // bound by memory traffic, not arithmetic.
         var p = torch.sigmoid(x);
         var sp = Softplus(x);
-        var m = Pow(p);
+        // p^γ for a non-integer γ as exp(γ·log p) with log p = x - softplus(x): cheaper than pow, which
+        // recomputes a logarithm the softplus already holds.
+        var m = hostGamma switch
+        {
+            2.0 => p.square(),
+            { } g => x.sub(sp).mul_(g).exp_(),
+            null => x.sub(sp).mul_(gamma).exp_(),
+        };
         var t = m.mul(sp);                                                               // p^γ·softplus(x)
         var rowLoss = t.sum(1);                                                          // [N]
 

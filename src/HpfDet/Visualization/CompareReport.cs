@@ -260,8 +260,12 @@ public static class CompareReport
             }
         }
         if (levelsDrawn.Count == 0) return (path, "the hpf logs hold no finite γ");
-        var runList = string.Join(", ", withLog.Select((run, r) => $"seed {run.Seed} {patternNames[r % patterns.Length]}"));
-        plot.Title($"Per-level γ of hpf runs, moving average ({runList})");
+        // Name each run's pattern while every run has its own; beyond that the patterns repeat and the
+        // title only lists the seeds (it would not fit the image either).
+        var title = withLog.Count <= patterns.Length
+            ? $"Per-level γ of hpf runs, moving average ({string.Join(", ", withLog.Select((run, r) => $"seed {run.Seed} {patternNames[r]}"))})"
+            : $"Per-level γ of {withLog.Count} hpf runs (seeds {string.Join(", ", withLog.Select(run => run.Seed))}), moving average";
+        plot.Title(title);
         plot.XLabel("iteration");
         plot.YLabel("γ");
         plot.ShowLegend(Edge.Right);
