@@ -86,13 +86,11 @@ public static class TrainPipeline
     static void DrawValidationDetections(DetectionDataset val, DetectionEvaluationResult result, string dir, int count = 8)
     {
         Directory.CreateDirectory(dir);
-        var byImage = Enumerable.Range(0, result.Detections.Count).Select(i => result.Detections[i])
-            .Where(d => d.Score >= 0.3).GroupBy(d => d.ImageId).ToDictionary(g => g.Key, g => g.ToList());
         var categoryToLabel = Enumerable.Range(0, val.ClassNames.Count).ToDictionary(val.CategoryIdOf, i => i);
+        var byImage = Visualization.DetectionDrawer.FromCocoDetections(result.Detections, id => categoryToLabel[id], minScore: 0.3);
         foreach (var sample in val.Samples.Take(count))
         {
-            var detections = (byImage.GetValueOrDefault(sample.ImageId) ?? [])
-                .Select(d => new Visualization.DrawnBox((float)d.X, (float)d.Y, (float)(d.X + d.W), (float)(d.Y + d.H), categoryToLabel[d.CategoryId], (float)d.Score)).ToList();
+            var detections = byImage.GetValueOrDefault(sample.ImageId) ?? [];
             var truth = sample.Boxes.Select(b => new Visualization.DrawnBox(b.X1, b.Y1, b.X2, b.Y2, b.Label, float.NaN)).ToList();
             var image = sample.LoadImage();
             var png = Path.Combine(dir, Path.GetFileNameWithoutExtension(sample.FileName) + ".png");

@@ -52,11 +52,11 @@ public static class DetectCommand
         var detections = DetectionEvaluation.Predict(model, dataset, loader);
         Directory.CreateDirectory(outDir);
         detections.Save(Path.Combine(outDir, "results.json"));
-        var byImage = Enumerable.Range(0, detections.Count).Select(i => detections[i]).GroupBy(d => d.ImageId).ToDictionary(g => g.Key, g => g.ToList());
+        var categoryToLabel = Enumerable.Range(0, classNames.Count).ToDictionary(dataset.CategoryIdOf, i => i);
+        var byImage = DetectionDrawer.FromCocoDetections(detections, id => categoryToLabel[id], minScore);
         foreach (var s in samples)
         {
-            var boxes = (byImage.GetValueOrDefault(s.ImageId) ?? []).Where(d => d.Score >= minScore)
-                .Select(d => new DrawnBox((float)d.X, (float)d.Y, (float)(d.X + d.W), (float)(d.Y + d.H), d.CategoryId - 1, (float)d.Score)).ToList();
+            var boxes = byImage.GetValueOrDefault(s.ImageId) ?? [];
             DetectionDrawer.Draw(s.ImagePath, boxes, classNames, Path.Combine(outDir, Path.GetFileNameWithoutExtension(s.FileName) + ".png"));
         }
         File.WriteAllLines(Path.Combine(outDir, "image_ids.txt"), samples.Select(s => $"{s.ImageId}\t{s.FileName}"));

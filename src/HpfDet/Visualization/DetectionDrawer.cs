@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using HpfDet.Data;
+using HpfDet.Evaluation;
 using HpfDet.Models;
 using SkiaSharp;
 using TorchSharp;
@@ -102,6 +103,24 @@ public static class DetectionDrawer
             if (scores[k] >= minScore)
                 result.Add(new DrawnBox(boxes[4 * k], boxes[4 * k + 1], boxes[4 * k + 2], boxes[4 * k + 3], (int)labels[k], scores[k]));
         return result;
+    }
+
+    /// <summary>
+    /// COCO-format detections (xywh, category ids) as boxes to draw, grouped by image id; only scores
+    /// ≥ <paramref name="minScore"/>. <paramref name="labelOf"/> maps a category id to a class index.
+    /// </summary>
+    public static Dictionary<long, List<DrawnBox>> FromCocoDetections(CocoDetections detections, Func<int, int> labelOf, double minScore)
+    {
+        ArgumentNullException.ThrowIfNull(detections);
+        var byImage = new Dictionary<long, List<DrawnBox>>();
+        for (var i = 0; i < detections.Count; i++)
+        {
+            var d = detections[i];
+            if (d.Score < minScore) continue;
+            if (!byImage.TryGetValue(d.ImageId, out var list)) byImage[d.ImageId] = list = [];
+            list.Add(new DrawnBox((float)d.X, (float)d.Y, (float)(d.X + d.W), (float)(d.Y + d.H), labelOf(d.CategoryId), (float)d.Score));
+        }
+        return byImage;
     }
 
     static string ClassName(int label, IReadOnlyList<string> classNames) =>

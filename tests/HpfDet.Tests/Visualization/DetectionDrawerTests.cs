@@ -1,4 +1,5 @@
 using HpfDet.Data;
+using HpfDet.Evaluation;
 using HpfDet.Models;
 using HpfDet.Tests.Infrastructure;
 using HpfDet.Visualization;
@@ -97,5 +98,19 @@ public class DetectionDrawerTests
     {
         using var detections = new Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype: torch.int64));
         Assert.Empty(DetectionDrawer.FromDetections(detections, 0));
+    }
+
+    [Fact]
+    public void FromCocoDetections_converts_xywh_maps_categories_groups_by_image_and_filters()
+    {
+        // Category ids 7 and 3 map to class indices 0 and 1; xywh (10, 20, 30, 40) is x2 = 40, y2 = 60 by hand.
+        var detections = new CocoDetections([
+            new CocoDetection(5, 7, 10, 20, 30, 40, 0.9),
+            new CocoDetection(5, 3, 0, 0, 1, 2, 0.2),
+            new CocoDetection(9, 3, 1, 1, 2, 2, 0.5)]);
+        var byImage = DetectionDrawer.FromCocoDetections(detections, id => id == 7 ? 0 : 1, minScore: 0.3);
+        Assert.Equal([new DrawnBox(10, 20, 40, 60, 0, 0.9f)], byImage[5]);
+        Assert.Equal([new DrawnBox(1, 1, 3, 3, 1, 0.5f)], byImage[9]);
+        Assert.Equal(2, byImage.Count);
     }
 }
