@@ -24,9 +24,12 @@ public sealed record ConvolutionCheck(OneDnnMode Mode, bool OneDnnEnabled, doubl
 /// <summary>
 /// Process-wide libtorch settings that correctness depends on. On some CPUs (seen on an AMD Zen 5
 /// with libtorch 2.10's oneDNN 3.7.1) oneDNN's float32 convolution backward-data gives wrong values
-/// and NaN for layers such as a 64→6-channel 3×3 classifier, so training diverges after its first
-/// step. <see cref="EnsureCorrectConvolutions()"/> probes that case against float64 and, when it is
-/// wrong, turns oneDNN off (libtorch then uses its own kernels). Detectors and the trainer call it.
+/// and NaN whenever the convolution's output channels are not a multiple of 16 (a 64→6-channel 3×3
+/// classifier, say), so training diverged after its first step. Dense-head predictors therefore use
+/// <see cref="Models.PaddedOutputConv2d"/>. <see cref="EnsureCorrectConvolutions()"/> probes the
+/// convolutions a detector runs (channel multiples of 16, and the padded predictor) against float64
+/// and, if any is still wrong, turns oneDNN off (libtorch then uses its own, about 3× slower, kernels).
+/// Detectors and the trainer call it.
 /// </summary>
 public static class TorchRuntime
 {
@@ -63,9 +66,10 @@ public static class TorchRuntime
     }
 
     /// <summary>
-    /// Largest |float32 autograd − float64 reference| of a convolution's input gradient, over shapes
-    /// where oneDNN was seen to fail (few output channels, small maps). The reference is the
-    /// transposed convolution in float64, which libtorch computes without oneDNN.
+    /// Largest |float32 autograd − float64 reference| of a convolution's input gradient, over the
+    /// shapes a detector runs: plain convolutions with output channels a multiple of 16 and padded
+    /// predictors with few output channels, on small maps. The reference is the transposed
+    /// convolution in float64, which libtorch computes without oneDNN.
     /// </summary>
     public static double ProbeBackwardError()
     {
@@ -73,14 +77,16 @@ public static class TorchRuntime
         using var _ = torch.enable_grad();
         var generator = new Generator(20261129);
         double worst = 0;
-        foreach (var (inCh, outCh, size) in new[] { (64, 6, 8), (64, 6, 4), (64, 64, 8), (32, 4, 16) })
+        foreach (var (inCh, outCh, size) in new[] { (64, 6, 8), (64, 6, 4), (64, 64, 8), (32, 16, 16), (64, 1, 8) })
         {
             var x = torch.randn(2, inCh, size, size, generator: generator).requires_grad_(true);
-            var w = torch.randn(outCh, inCh, 3, 3, generator: generator).mul_(0.05);
+            var conv = new Models.PaddedOutputConv2d(inCh, outCh);
+            using (torch.no_grad()) conv.Weight.copy_(torch.randn(outCh, inCh, 3, 3, generator: generator).mul_(0.05));
+            var w = conv.Weight.detach();
             var g = torch.randn(2, outCh, size, size, generator: generator);
-            var y = nn.functional.conv2d(x, w, padding: [1, 1]);
-            y.backward([g]);
-            var reference = nn.functional.conv_transpose2d(g.to(float64), w.to(float64), padding: [1, 1]);
+            conv.call(x).backward([g]);
+            conv.Dispose();
+            var reference = nn.functional.conv_transpose2d(g.to(float64), w.to(float64), padding: [1, 1]);   // d(Σ g·conv(x))/dx
             double e = x.grad!.to(float64).sub(reference).abs().max().item<double>();
             if (double.IsNaN(e)) return double.NaN;
             worst = Math.Max(worst, e);
@@ -92,7 +98,13 @@ public static class TorchRuntime
     public static bool OneDnnEnabled() => UserEnabledMkldnn(GlobalContext());
 
     /// <summary>Turns oneDNN on or off for the whole process.</summary>
-    public static void SetOneDnn(bool enabled) => SetUserEnabledMkldnn(GlobalContext(), enabled);
+    public static void SetOneDnn(bool enabled)
+    {
+        SetUserEnabledMkldnn(GlobalContext(), enabled);
+        // Without oneDNN libtorch tries NNPACK first, which refuses these CPUs with a warning per
+        // convolution shape; its own im2col + GEMM path is the one wanted.
+        if (!enabled) SetUserEnabledNnpack(GlobalContext(), false);
+    }
 
     // at::globalContext() and at::Context::{set,}userEnabledMkldnn: TorchSharp exposes no switch for
     // oneDNN, so the two C++ entry points are called directly (Itanium ABI: `this` first).
@@ -101,6 +113,9 @@ public static class TorchRuntime
 
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
     static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+    static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
     [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
     [return: MarshalAs(UnmanagedType.U1)]
