@@ -84,12 +84,22 @@ public sealed class DetectorOracleCase
 
     public static string Folder => Path.Combine(TestPaths.OracleDir, "detectors");
 
-    /// <summary>File names of every case whose name starts with <paramref name="prefix"/> ("retinanet", "fcos"), for theories.</summary>
-    public static TheoryData<string> Named(string prefix)
+    /// <summary>The reference detector a case file describes ("retinanet", "fcos"), from its "reference" text.</summary>
+    public static string DetectorOf(string file)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(file));
+        var reference = doc.RootElement.GetProperty("reference").GetString() ?? "";
+        return reference.Contains("RetinaNet", StringComparison.OrdinalIgnoreCase) ? "retinanet"
+            : reference.Contains("FCOS", StringComparison.OrdinalIgnoreCase) ? "fcos"
+            : "unknown: " + reference;
+    }
+
+    /// <summary>File names of every case of one reference detector ("retinanet", "fcos"), for theories.</summary>
+    public static TheoryData<string> Of(string detector)
     {
         var data = new TheoryData<string>();
         foreach (var file in Directory.GetFiles(Folder, "*.json").OrderBy(f => f, StringComparer.Ordinal))
-            if (Path.GetFileName(file).StartsWith(prefix + "_", StringComparison.Ordinal)) data.Add(Path.GetFileName(file));
+            if (DetectorOf(file) == detector) data.Add(Path.GetFileName(file));
         return data;
     }
 
@@ -97,5 +107,17 @@ public sealed class DetectorOracleCase
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Folder, fileName)));
         return new DetectorOracleCase(fileName, doc.RootElement.Clone());
+    }
+}
+
+public class DetectorOracleFolderTests
+{
+    [Fact]
+    public void EveryCaseInTheFolderIsOfADetectorTheTestsCover()
+    {
+        var files = Directory.GetFiles(DetectorOracleCase.Folder, "*.json");
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+            Assert.Contains(DetectorOracleCase.DetectorOf(file), new[] { "retinanet", "fcos" });
     }
 }
