@@ -136,7 +136,7 @@ public sealed class DataLoader
     /// </summary>
     public TransformSample Prepare(int index, int epoch)
     {
-        var sample = TransformSample.From(dataset[index], index);
+        var sample = TransformSample.From(dataset[index], index, transforms.DecodeTarget);
         transforms.Apply(sample, new Random(SeedFor(Options.Seed, epoch, index)));
         return sample;
     }

@@ -25,6 +25,8 @@ public sealed class DataConfig
     public string ValSplit { get; set; } = "val";
     /// <summary>COCO image folder (default: the JSON's folder).</summary>
     public string? Images { get; set; }
+    /// <summary>Fixed class list (VOC): names outside it are reported. Default: the dataset's labels.txt/classes.txt, else the names found.</summary>
+    public List<string>? Classes { get; set; }
     public int SyntheticCount { get; set; } = 200;
     public int SyntheticValCount { get; set; } = 50;
     public int SyntheticSize { get; set; } = 320;
@@ -296,6 +298,7 @@ public sealed class RunConfig
     /// <summary>Reads the configured training and validation splits.</summary>
     public (DetectionDataset Train, DetectionDataset Val) LoadDatasets(DataReadOptions? options = null)
     {
+        if (Data.Classes is { Count: > 0 } classes) options = (options ?? DataReadOptions.Default) with { ClassNames = classes };
         switch (Data.Format)
         {
             case "synthetic":
@@ -306,7 +309,11 @@ public sealed class RunConfig
             case "yolo":
                 return (YoloDatasetReader.Read(Data.Path, Data.TrainSplit, options), YoloDatasetReader.Read(Data.Path, Data.ValSplit, options));
             case "coco":
-                // One annotation file per split: data.path is the training JSON, data.val_split the validation JSON.
+                // A folder is a Roboflow export (train/, valid/, test/ each with _annotations.coco.json): the
+                // splits name its folders. Otherwise one annotation file per split: data.path is the
+                // training JSON, data.val_split the validation JSON.
+                if (Directory.Exists(Data.Path))
+                    return (CocoDatasetReader.Read(Data.Path, Data.Images, options, Data.TrainSplit), CocoDatasetReader.Read(Data.Path, Data.Images, options, Data.ValSplit));
                 return (CocoDatasetReader.Read(Data.Path, Data.Images, options), CocoDatasetReader.Read(Data.ValSplit, Data.Images, options));
             default:
                 throw new HpfDetException($"Configuration: 'data.format' must be voc, coco, yolo or synthetic, not '{Data.Format}'.");
