@@ -136,7 +136,7 @@ public static class VocDatasetReader
     /// </summary>
     static (XDocument?, DataIssue?) LoadXml(string path)
     {
-        var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Parse, XmlResolver = null, MaxCharactersFromEntities = 10_000_000 };
+        var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Parse, XmlResolver = null, MaxCharactersFromEntities = 1_000_000 };
         try
         {
             using (var scan = XmlReader.Create(path, settings))
