@@ -33,7 +33,7 @@ public static class VocDatasetReader
 
         IReadOnlyList<string> ids = split == null
             ? Directory.EnumerateFiles(annotationDir, "*.xml").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal).ToList()!
-            : ReadSplitFile(root, split, issues);
+            : ReadSplitFile(root, split, issues, options);
 
         // Parse every annotation once (class discovery must see all splits); problems are reported
         // when the sample itself is read, not during discovery.
@@ -72,7 +72,7 @@ public static class VocDatasetReader
         return new DetectionDataset(split == null ? root : $"{root} [{split}]", classNames, samples, issues);
     }
 
-    static List<string> ReadSplitFile(string root, string split, DataIssues issues)
+    static List<string> ReadSplitFile(string root, string split, DataIssues issues, DataReadOptions options)
     {
         var splitPath = DatasetPaths.ResolveInside(Path.Combine(root, "ImageSets", "Main"), split + ".txt")
             ?? throw new HpfDetException($"Split name '{split}' would leave the dataset folder '{root}'; use a plain name such as train, val or test.");
@@ -82,6 +82,8 @@ public static class VocDatasetReader
             var available = Directory.Exists(dir) ? string.Join(", ", Directory.EnumerateFiles(dir, "*.txt").Select(Path.GetFileNameWithoutExtension).Order()) : "none";
             throw new HpfDetException($"Split file '{splitPath}' not found; available splits: {available}.");
         }
+        if (!options.AllowSymlinksOutside && DatasetPaths.LeavesRoot(root, splitPath))
+            throw new HpfDetException($"Split file '{splitPath}' is a symbolic link leading out of the dataset folder '{root}'; refused. Copy the file into the dataset.");
         var ids = new List<string>();
         var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
         var lineNumber = 0;

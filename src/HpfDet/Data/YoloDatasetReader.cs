@@ -134,7 +134,7 @@ public static class YoloDatasetReader
     static List<string> ImagesOf(string resolved, string root, string dataYamlPath, long yamlLine, DataIssues issues)
     {
         if (Directory.Exists(resolved))
-            return Directory.EnumerateFiles(resolved, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 })
+            return Directory.EnumerateFiles(resolved, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true } /* skips dot files, as Python's glob */)
                 .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
                 .Order(StringComparer.Ordinal).ToList();
         if (!resolved.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))

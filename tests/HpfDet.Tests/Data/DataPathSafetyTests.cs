@@ -72,6 +72,18 @@ public class DataPathSafetyTests
     }
 
     [Fact]
+    public void Voc_split_file_linked_out_of_the_dataset_is_an_error()
+    {
+        var outside = TestPaths.NewTempDir("outside");
+        File.WriteAllLines(Path.Combine(outside, "list.txt"), ["a"]);
+        var voc = DataTestFiles.Voc(TestPaths.NewTempDir(), new() { ["a"] = DataTestFiles.VocXml("a.png", 50, 50, ("cat", "1", "1", "9", "9")) },
+            new() { ["a.png"] = (50, 50) });
+        File.CreateSymbolicLink(Path.Combine(voc, "ImageSets", "Main", "linked.txt"), Path.Combine(outside, "list.txt"));
+        Assert.Contains("symbolic link", Assert.Throws<HpfDetException>(() => VocDatasetReader.Read(voc, "linked")).Message);
+        Assert.Equal(1, VocDatasetReader.Read(voc, "linked", new DataReadOptions(AllowSymlinksOutside: true)).Count);
+    }
+
+    [Fact]
     public void Real_path_follows_relative_links_and_stops_on_loops()
     {
         var dir = TestPaths.NewTempDir();

@@ -102,7 +102,9 @@ public class ExportLayoutTests
         Directory.CreateDirectory(Path.Combine(root, "labels", "train", "sub"));
         File.WriteAllText(Path.Combine(root, "labels", "train", "x.txt"), "0 0.5 0.5 0.5 0.5\n");
         File.WriteAllText(Path.Combine(root, "labels", "train", "sub", "y.txt"), "0 0.5 0.5 0.5 0.5\n0 0.25 0.25 0.1 0.1\n");
+        File.WriteAllBytes(Path.Combine(root, "images", "train", "._x.png"), [0, 5, 22, 7]); // macOS metadata: skipped as Python's glob does
         var d = YoloDatasetReader.Read(root);
+        Assert.Equal(0, d.Issues.Count);
         Assert.Equal([2, 1], d.Samples.Select(s => s.Boxes.Count)); // ordinal order: images/train/sub/y.png before images/train/x.png
         Assert.Equal(Path.Combine(root, "labels", "train", "sub", "y.txt"), YoloDatasetReader.LabelPathFor(Path.Combine(root, "images", "train", "sub", "y.png")));
         Assert.Equal(Path.Combine(root, "pics", "a.txt"), YoloDatasetReader.LabelPathFor(Path.Combine(root, "pics", "a.jpg")));
