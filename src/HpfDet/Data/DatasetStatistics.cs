@@ -51,7 +51,8 @@ public sealed record DatasetStatistics(
 
     /// <summary>
     /// JSON with images, boxes, classes [{name, boxes, small, medium, large}], sizes {small, medium,
-    /// large}, dropped [{file, line, kind, reason}] (dropped boxes and skipped samples), clipped count.
+    /// large}, dropped [{file, line, kind, reason}] (dropped boxes and skipped samples), clipped count,
+    /// warnings [{file, line, kind, reason}].
     /// </summary>
     public string ToJson()
     {
@@ -80,34 +81,28 @@ public sealed record DatasetStatistics(
                 w.WriteEndObject();
             }
             w.WriteEndArray();
-            w.WriteStartArray("dropped");
-            foreach (var d in Dropped)
-            {
-                w.WriteStartObject();
-                w.WriteString("file", d.File);
-                if (d.Line is { } line) w.WriteNumber("line", line);
-                else w.WriteNull("line");
-                w.WriteString("kind", d.Kind.ToString());
-                w.WriteString("reason", d.Reason);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteIssues(w, "dropped", Dropped);
             w.WriteNumber("clipped_boxes", Clipped.Count);
-            w.WriteStartArray("warnings");
-            foreach (var d in Warnings)
-            {
-                w.WriteStartObject();
-                w.WriteString("file", d.File);
-                if (d.Line is { } line) w.WriteNumber("line", line);
-                else w.WriteNull("line");
-                w.WriteString("kind", d.Kind.ToString());
-                w.WriteString("reason", d.Reason);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteIssues(w, "warnings", Warnings);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    static void WriteIssues(Utf8JsonWriter w, string name, IReadOnlyList<DataIssue> issues)
+    {
+        w.WriteStartArray(name);
+        foreach (var d in issues)
+        {
+            w.WriteStartObject();
+            w.WriteString("file", d.File);
+            if (d.Line is { } line) w.WriteNumber("line", line);
+            else w.WriteNull("line");
+            w.WriteString("kind", d.Kind.ToString());
+            w.WriteString("reason", d.Reason);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
     }
 
     /// <summary>A plain-text table for the console.</summary>

@@ -86,12 +86,8 @@ public static class VocDatasetReader
             throw new HpfDetException($"Split file '{splitPath}' is a symbolic link leading out of the dataset folder '{root}'; refused. Copy the file into the dataset.");
         var ids = new List<string>();
         var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
-        var lineNumber = 0;
-        foreach (var raw in File.ReadLines(splitPath))
+        foreach (var (lineNumber, line) in ListFile.Entries(splitPath))
         {
-            lineNumber++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#')) continue;
             var id = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[0];
             if (firstLine.TryGetValue(id, out var first))
             {
@@ -115,12 +111,8 @@ public static class VocDatasetReader
             var path = Path.Combine(root, name);
             if (!File.Exists(path)) continue;
             var names = new List<string>();
-            var lineNumber = 0;
-            foreach (var raw in File.ReadLines(path))
+            foreach (var (lineNumber, n) in ListFile.Entries(path))
             {
-                lineNumber++;
-                var n = raw.Trim();
-                if (n.Length == 0 || n.StartsWith('#')) continue;
                 if (names.Contains(n, StringComparer.Ordinal))
                     throw new HpfDetException($"{path}:{lineNumber}: class '{n}' is listed twice; each class name must appear once.");
                 names.Add(n);

@@ -141,12 +141,8 @@ public static class YoloDatasetReader
             throw new HpfDetException($"{dataYamlPath}:{yamlLine}: '{resolved}' is a file but not a .txt list of images; name a folder of images or an image-list .txt.");
         var listDir = Path.GetDirectoryName(resolved)!;
         var images = new List<string>();
-        var lineNumber = 0;
-        foreach (var raw in File.ReadLines(resolved))
+        foreach (var (lineNumber, line) in ListFile.Entries(resolved))
         {
-            lineNumber++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#')) continue;
             // Ultralytics writes "./images/x.jpg", relative to the list's folder.
             var full = Path.GetFullPath(Path.IsPathRooted(line) ? line : Path.Combine(listDir, line));
             if (!DatasetPaths.IsInside(Path.GetFullPath(root), full))
