@@ -206,6 +206,8 @@ public sealed class RunConfig
         if (t == typeof(List<int>))
             return isNull ? (type == typeof(List<int>) ? new List<int>() : null) :
                 value.Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToList();
+        if (t == typeof(List<string>))
+            return value.Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
         throw new InvalidCastException();
     }
 
@@ -215,6 +217,7 @@ public sealed class RunConfig
         var x when x == typeof(double) => "a number",
         var x when x == typeof(bool) => "true or false",
         var x when x == typeof(List<int>) => "a list of integers like [8, 11]",
+        var x when x == typeof(List<string>) => "a list of names like [RBC, WBC]",
         _ => "a text",
     };
 

@@ -110,6 +110,14 @@ public class SilentAcceptanceTests
         Assert.Equal(["RBC", "WBC"], val.ClassNames);
         Assert.Equal(1, train.Issues.Items.Count(i => i.Kind == DataIssueKind.UnknownClass));
 
+        // The key is set like any other, from --set or a YAML list.
+        var set = new RunConfig();
+        set.Set("data.classes", "[RBC, WBC]");
+        Assert.Equal(["RBC", "WBC"], set.Data.Classes);
+        var yaml = Path.Combine(TestPaths.NewTempDir(), "config.yaml");
+        File.WriteAllText(yaml, "data:\n  classes: [RBC, WBC, Platelets]\n");
+        Assert.Equal(["RBC", "WBC", "Platelets"], RunConfig.Load(yaml).Data.Classes);
+
         File.WriteAllLines(Path.Combine(root, "classes.txt"), ["WBC", "RBC", "WBC"]);
         Assert.Contains("classes.txt:3", Assert.Throws<HpfDetException>(() => VocDatasetReader.Read(root, "all")).Message);
     }
