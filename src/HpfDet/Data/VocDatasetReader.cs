@@ -10,8 +10,11 @@ namespace HpfDet.Data;
 /// </summary>
 public static class VocDatasetReader
 {
-    /// <summary>Class-list files looked for in the dataset folder (one name a line), in this order.</summary>
-    public static readonly string[] ClassListFiles = ["labels.txt", "classes.txt"];
+    /// <summary>
+    /// Class-list files looked for in the dataset folder, in this order: one name a line, or CVAT's
+    /// labelmap.txt ("name:r,g,b:parts:actions" lines, its "background" entry left out).
+    /// </summary>
+    public static readonly string[] ClassListFiles = ["labels.txt", "classes.txt", "labelmap.txt"];
 
     /// <summary>Deeper XML than this is refused: no real annotation nests beyond a handful of levels.</summary>
     public const int MaxXmlDepth = 64;
@@ -103,16 +106,19 @@ public static class VocDatasetReader
         return ids;
     }
 
-    /// <summary>The class names in the dataset's labels.txt or classes.txt (one a line), or null when it has neither.</summary>
+    /// <summary>The class names in the dataset's first class-list file (<see cref="ClassListFiles"/>), or null when it has none.</summary>
     public static IReadOnlyList<string>? ReadClassList(string root)
     {
         foreach (var name in ClassListFiles)
         {
             var path = Path.Combine(root, name);
             if (!File.Exists(path)) continue;
+            var labelMap = name == "labelmap.txt";
             var names = new List<string>();
-            foreach (var (lineNumber, n) in ListFile.Entries(path))
+            foreach (var (lineNumber, entry) in ListFile.Entries(path))
             {
+                var n = labelMap ? entry.Split(':')[0].Trim() : entry;
+                if (labelMap && (n.Length == 0 || n == "background")) continue;
                 if (names.Contains(n, StringComparer.Ordinal))
                     throw new HpfDetException($"{path}:{lineNumber}: class '{n}' is listed twice; each class name must appear once.");
                 names.Add(n);

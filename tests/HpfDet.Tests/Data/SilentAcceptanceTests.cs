@@ -96,8 +96,11 @@ public class SilentAcceptanceTests
         Assert.Equal(5, typo.Line); // VocXml: annotation, filename, size, then one <object> a line: the second is line 5
         Assert.Contains("'RBc'", typo.Reason);
 
+        // CVAT's Pascal VOC export: labelmap.txt with colours, and a background entry that is no class.
         File.Delete(Path.Combine(root, "labels.txt"));
-        File.WriteAllLines(Path.Combine(root, "classes.txt"), ["WBC", "RBC"]);
+        File.WriteAllLines(Path.Combine(root, "labelmap.txt"), ["# label:color_rgb:parts:actions", "background:0,0,0::", "RBC:250,50,83::", "WBC:51,221,255::"]);
+        Assert.Equal(["RBC", "WBC"], VocDatasetReader.Read(root, "all").ClassNames);
+        File.WriteAllLines(Path.Combine(root, "classes.txt"), ["WBC", "RBC"]); // classes.txt comes first
         Assert.Equal(["WBC", "RBC"], VocDatasetReader.Read(root, "all").ClassNames);
         Assert.Equal(["RBc"], VocDatasetReader.Read(root, "all", new DataReadOptions(ClassNames: ["RBc"])).ClassNames);
 
