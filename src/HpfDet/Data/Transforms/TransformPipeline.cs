@@ -13,10 +13,6 @@ public sealed class TransformPipeline(IReadOnlyList<IDetectionTransform> transfo
     }
 
     /// <summary>
-    /// Training: multi-scale keep-ratio resize (one scale: plain resize), horizontal flip with
-    /// probability 0.5, optional photometric distortion, pad to a multiple of 32.
-    /// </summary>
-    /// <summary>
     /// The smallest image size, as a function of the full size, that the pipeline's first step (a
     /// keep-ratio resize) needs: decoders may reduce to it. Null when the first step is no resize.
     /// </summary>
@@ -27,6 +23,10 @@ public sealed class TransformPipeline(IReadOnlyList<IDetectionTransform> transfo
         _ => null,
     };
 
+    /// <summary>
+    /// Training: multi-scale keep-ratio resize (one scale: plain resize), horizontal flip with
+    /// probability 0.5, optional photometric distortion, pad to a multiple of 32.
+    /// </summary>
     public static TransformPipeline ForTraining(IReadOnlyList<ResizeScale> scales, bool photometricDistortion = false, double flipProbability = 0.5, int sizeDivisor = 32)
     {
         var steps = new List<IDetectionTransform>
