@@ -6,9 +6,9 @@ namespace HpfDet.Tests.Data;
 /// <summary>Symbolic links out of the dataset folder are refused; file content that is not a label line is never echoed.</summary>
 public class DataPathSafetyTests
 {
-    const string Secret = "root:x:0:0:secret-line-7f3a:/root:/bin/bash";
+    internal const string Secret = "root:x:0:0:secret-line-7f3a:/root:/bin/bash";
 
-    static (string Root, string Outside) YoloWithOutsideFile()
+    internal static (string Root, string Outside) YoloWithOutsideFile()
     {
         var outside = TestPaths.NewTempDir("outside");
         File.WriteAllLines(Path.Combine(outside, "passwd"), [Secret, "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin"]);

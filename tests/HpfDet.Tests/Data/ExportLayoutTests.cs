@@ -8,7 +8,7 @@ namespace HpfDet.Tests.Data;
 public class ExportLayoutTests
 {
     /// <summary>Roboflow's YOLO export: data.yaml at the root naming ../train/images, split folders with images/ and labels/.</summary>
-    static string RoboflowYolo()
+    internal static string RoboflowYolo()
     {
         var root = TestPaths.NewTempDir("roboflow-yolo");
         File.WriteAllText(Path.Combine(root, "data.yaml"), """
@@ -111,7 +111,7 @@ public class ExportLayoutTests
     }
 
     /// <summary>Roboflow's COCO export: train/, valid/, test/ each with images and _annotations.coco.json.</summary>
-    static string RoboflowCoco()
+    internal static string RoboflowCoco()
     {
         var root = TestPaths.NewTempDir("roboflow-coco");
         foreach (var (split, n) in new[] { ("train", 3), ("valid", 2), ("test", 1) })
