@@ -41,7 +41,7 @@ internal static class CocoJson
             throw Error(source, json, r.TokenStartIndex, $"{place.Name(field)} must be an integer, found {r.TokenType}", "Fix the value in the file.");
         if (r.TryGetInt64(out var v)) return v;
         if (r.TryGetDouble(out var d) && d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
-        throw Error(source, json, r.TokenStartIndex, $"{place.Name(field)} must be a 64-bit integer, found {d}", "Fix the value in the file.");
+        throw Error(source, json, r.TokenStartIndex, $"{place.Name(field)} must be a 64-bit integer, found {Encoding.UTF8.GetString(r.ValueSpan)}", "Fix the value in the file.");
     }
 
     /// <summary>Reads 0/1, true/false or null (null = false) as a flag.</summary>

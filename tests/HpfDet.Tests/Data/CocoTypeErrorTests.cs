@@ -30,7 +30,8 @@ public class CocoTypeErrorTests
         { $$"""{"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"}], "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "iscrowd": "yes"}], {{Categories}}}""", "annotations[0].iscrowd", "must be 0/1 or true/false" },
         { $$"""{"images": [{"id": 1, "file_name": "a.png", "height": 80.5}], "annotations": [], {{Categories}}}""", "images[0].height", "whole number" },
         { $$"""{"images": {"id": 1}, "annotations": [], {{Categories}}}""", "'images'", "must be an array" },
-        { """{"images": [], "annotations": [], "categories": [{"id": 1.5, "name": "x"}]}""", "categories[0].id", "must be a 64-bit integer" },
+        { """{"images": [], "annotations": [], "categories": [{"id": 1.5, "name": "x"}]}""", "categories[0].id", "must be a 64-bit integer, found 1.5" },
+        { """{"images": [], "annotations": [], "categories": [{"id": 1e400, "name": "x"}]}""", "categories[0].id", "must be a 64-bit integer, found 1e400" },
     };
 
     [Theory]
