@@ -25,6 +25,8 @@ public sealed class DataConfig
     public string ValSplit { get; set; } = "val";
     /// <summary>COCO image folder (default: the JSON's folder).</summary>
     public string? Images { get; set; }
+    /// <summary>Fixed class list (VOC): names outside it are reported. Default: the dataset's labels.txt/classes.txt, else the names found.</summary>
+    public List<string>? Classes { get; set; }
     public int SyntheticCount { get; set; } = 200;
     public int SyntheticValCount { get; set; } = 50;
     public int SyntheticSize { get; set; } = 320;
@@ -205,6 +207,8 @@ public sealed class RunConfig
         if (t == typeof(List<int>))
             return isNull ? (type == typeof(List<int>) ? new List<int>() : null) :
                 value.Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToList();
+        if (t == typeof(List<string>))
+            return value.Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
         throw new InvalidCastException();
     }
 
@@ -214,6 +218,7 @@ public sealed class RunConfig
         var x when x == typeof(double) => "a number",
         var x when x == typeof(bool) => "true or false",
         var x when x == typeof(List<int>) => "a list of integers like [8, 11]",
+        var x when x == typeof(List<string>) => "a list of names like [RBC, WBC]",
         _ => "a text",
     };
 
@@ -299,6 +304,7 @@ public sealed class RunConfig
     /// <summary>Reads the configured training and validation splits.</summary>
     public (DetectionDataset Train, DetectionDataset Val) LoadDatasets(DataReadOptions? options = null)
     {
+        if (Data.Classes is { Count: > 0 } classes) options = (options ?? DataReadOptions.Default) with { ClassNames = classes };
         switch (Data.Format)
         {
             case "synthetic":
@@ -309,7 +315,11 @@ public sealed class RunConfig
             case "yolo":
                 return (YoloDatasetReader.Read(Data.Path, Data.TrainSplit, options), YoloDatasetReader.Read(Data.Path, Data.ValSplit, options));
             case "coco":
-                // One annotation file per split: data.path is the training JSON, data.val_split the validation JSON.
+                // A folder is a Roboflow export (train/, valid/, test/ each with _annotations.coco.json): the
+                // splits name its folders. Otherwise one annotation file per split: data.path is the
+                // training JSON, data.val_split the validation JSON.
+                if (Directory.Exists(Data.Path))
+                    return (CocoDatasetReader.Read(Data.Path, Data.Images, options, Data.TrainSplit), CocoDatasetReader.Read(Data.Path, Data.Images, options, Data.ValSplit));
                 return (CocoDatasetReader.Read(Data.Path, Data.Images, options), CocoDatasetReader.Read(Data.ValSplit, Data.Images, options));
             default:
                 throw new HpfDetException($"Configuration: 'data.format' must be voc, coco, yolo or synthetic, not '{Data.Format}'.");
