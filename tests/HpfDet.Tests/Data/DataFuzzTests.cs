@@ -91,7 +91,7 @@ public class DataFuzzTests
         Assert.True(failures.Count == 0, $"{failures.Count} of {cases} cases failed (seed {Seed}):\n" + string.Join("\n", failures.Take(30)));
         var timing = string.Join(", ", byFamily.Select(kv => $"{kv.Key} {kv.Value.Cases} cases {kv.Value.Seconds:0.0} s"));
         Assert.True(Environment.GetEnvironmentVariable("HPFDET_FUZZ_REPORT") is null, $"{cases} cases ({refused} refused with a data error, the rest loaded) in {total.Elapsed.TotalSeconds:0.0} s: {timing}");
-        Assert.True(total.Elapsed < TimeSpan.FromSeconds(30), $"{cases} cases took {total.Elapsed.TotalSeconds:0.0} s: {timing}");
+        Assert.True(total.Elapsed < TimeSpan.FromSeconds(120), $"{cases} cases took {total.Elapsed.TotalSeconds:0.0} s: {timing}");
     }
 
     void VocCases(Random rng, string root)
