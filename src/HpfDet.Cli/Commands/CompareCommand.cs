@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using HpfDet.Losses;
 using HpfDet.Training;
 using HpfDet.Visualization;
 
@@ -11,7 +12,7 @@ public static class CompareCommand
     public static Command Create()
     {
         var run = new TrainCommand.RunOptions();
-        var losses = new Option<string>("--losses") { Description = "Comma-separated losses to compare: fl, hpf, qfl, vfl; 'name:N' gives that loss N seeds (e.g. fl:3,hpf:3,qfl:1).", DefaultValueFactory = _ => "fl,hpf" };
+        var losses = new Option<string>("--losses") { Description = $"Comma-separated losses to compare: {string.Join(", ", LossNames.All)}; 'name:N' gives that loss N seeds (e.g. fl:3,hpf:3,qfl:1).", DefaultValueFactory = _ => $"{LossNames.Focal},{LossNames.Hpf}" };
         var seeds = new Option<int>("--seeds") { Description = "Seeds per loss without its own ':N' (0, 1, ...).", DefaultValueFactory = _ => 3 };
         var output = new Option<string>("--out") { Description = "Results folder: one run folder per loss and seed, report.md and charts.", Required = true };
         var cmd = new Command("compare", "Train each loss with each seed under the same settings and write a report (Markdown + PNG charts). " +
@@ -67,7 +68,7 @@ public static class CompareCommand
         {
             var parts = item.Split(':');
             var loss = parts[0];
-            if (loss is not ("fl" or "hpf" or "qfl" or "vfl")) throw new UserFacingException($"--losses: unknown loss '{loss}'; use fl, hpf, qfl, vfl.", ExitCodes.UsageError);
+            if (!LossNames.All.Contains(loss)) throw new UserFacingException($"--losses: unknown loss '{loss}'; use {LossNames.Listed()}.", ExitCodes.UsageError);
             int n = defaultSeeds;
             if (parts.Length > 2 || (parts.Length == 2 && !int.TryParse(parts[1], out n)) || n < 1)
                 throw new UserFacingException($"--losses: '{item}' should be a loss name or name:seeds with seeds >= 1.", ExitCodes.UsageError);

@@ -111,6 +111,8 @@ public sealed class Trainer : IDisposable
             epoch = info.Epoch;
             epochIteration = info.EpochIteration;
             iteration = info.Iteration;
+            // Iterations logged after this checkpoint (before a crash) are trained again: drop their lines.
+            if (File.Exists(LogPath)) TrainingLogJson.TruncateAfter(LogPath, iteration);
         }
         finally
         {
@@ -189,15 +191,18 @@ public sealed class Trainer : IDisposable
         var targets = new DetectionTarget[batch.Count];
         for (int i = 0; i < batch.Count; i++) targets[i] = new DetectionTarget(batch.Boxes[i], batch.Labels[i], batch.Ignored[i]);
         double lr = schedule.At(iteration, epoch);
-        var losses = model.ComputeLosses(batch.Images, targets);
+        DetectionLosses losses;
+        try { losses = model.ComputeLosses(batch.Images, targets); }
+        catch (Losses.NonFiniteInputException e)
+        {
+            // The loss refuses NaN/Inf logits before computing anything: the same divergence as a NaN loss.
+            throw Diverged($"The model's outputs became non-finite at epoch {epoch + 1}, iteration {iteration + 1} ({e.Message})", lastCheckpoint);
+        }
         var total = losses.Total;
         // One read-back per step: the logged values, which also detect a diverged loss before any update.
         var values = torch.stack([total, losses.Classification, losses.Box, losses.Centerness]).to(ScalarType.Float64).cpu().data<double>().ToArray();
         if (values.Any(v => !double.IsFinite(v)))
-            throw new NonFiniteLossException(
-                $"The loss became {values[0]} at epoch {epoch + 1}, iteration {iteration + 1} (classification {values[1]}, box {values[2]}, centerness {values[3]}). " +
-                $"Training stopped before updating the weights; the last good checkpoint is {(File.Exists(lastCheckpoint) ? lastCheckpoint : "not written yet")}. " +
-                "Lower the learning rate (--lr), lengthen the warm-up, or enable gradient clipping (--set train.grad_clip=35).");
+            throw Diverged($"The loss became {values[0]} at epoch {epoch + 1}, iteration {iteration + 1} (classification {values[1]}, box {values[2]}, centerness {values[3]})", lastCheckpoint);
         optimizer.ZeroGrad();
         total.backward();
         double? gradNorm = Options.GradientClipNorm is not null ? optimizer.ClipGradNorm(Options.GradientClipNorm) : null;
@@ -212,6 +217,10 @@ public sealed class Trainer : IDisposable
             stats?.Gamma ?? [], stats?.Alpha ?? [], stats?.Positives ?? [], stats?.MeanNegLogP ?? [],
             batch.Count / Math.Max(seconds, 1e-9), process.WorkingSet64, DisposeScopeManager.Statistics.ThreadTotalLiveCount, gradNorm);
     }
+
+    static NonFiniteLossException Diverged(string what, string lastCheckpoint) => new(
+        $"{what}. Training stopped before updating the weights; the last good checkpoint is {(File.Exists(lastCheckpoint) ? lastCheckpoint : "not written yet")}. " +
+        "Lower the learning rate (--lr), lengthen the warm-up, or enable gradient clipping (--set train.grad_clip=35).");
 
     /// <summary>
     /// Collects garbage between iterations, when no native call is running: TorchSharp's temporary
