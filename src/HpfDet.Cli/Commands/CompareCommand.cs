@@ -16,7 +16,7 @@ public static class CompareCommand
         var seeds = new Option<int>("--seeds") { Description = "Seeds per loss without its own ':N' (0, 1, ...).", DefaultValueFactory = _ => 3 };
         var output = new Option<string>("--out") { Description = "Results folder: one run folder per loss and seed, report.md and charts.", Required = true };
         var cmd = new Command("compare", "Train each loss with each seed under the same settings and write a report (Markdown + PNG charts). " +
-            "Finished runs are kept, so an interrupted comparison continues where it stopped.");
+            "Completed runs are kept (each marks itself with a 'completed' file), so an interrupted comparison continues where it stopped.");
         run.AddTo(cmd);
         cmd.Options.Add(losses);
         cmd.Options.Add(seeds);
@@ -26,8 +26,9 @@ public static class CompareCommand
             int defaultSeeds = parse.GetValue(seeds);
             var plan = ParsePlan(parse.GetValue(losses)!, defaultSeeds);
             string outDir = parse.GetValue(output)!;
-            Directory.CreateDirectory(outDir);
             var baseConfig = run.Build(parse);
+            TrainPipeline.RequireFolder(outDir, "--out");
+            Directory.CreateDirectory(outDir);
             File.WriteAllText(Path.Combine(outDir, "config.yaml"), baseConfig.ToYaml());
             using var cts = CliRunner.CancelOnCtrlC();
             var runs = new List<CompareRun>();
@@ -36,7 +37,8 @@ public static class CompareCommand
                 {
                     var runDir = Path.Combine(outDir, $"{loss}-seed{seed}");
                     var final = Path.Combine(runDir, "eval", "final.json");
-                    if (!File.Exists(final))
+                    // Only a run that trained to its end counts as done: an interrupted one leaves eval/final.json too.
+                    if (!TrainPipeline.IsCompleted(runDir))
                     {
                         var config = run.Build(parse, loss);
                         config.Train.Seed = seed;

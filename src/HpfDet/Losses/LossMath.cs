@@ -52,7 +52,7 @@ internal sealed class StatisticsSlot : IDisposable
 /// NaN or Inf in a loss's inputs: the model diverged or its inputs are corrupt. An ArgumentException (the
 /// inputs are invalid) that a training loop can tell apart from a shape mistake and treat as divergence.
 /// </summary>
-public sealed class NonFiniteInputException(string message, string paramName) : ArgumentException(message, paramName);
+public sealed class NonFiniteInputException(string message) : ArgumentException(message);
 
 /// <summary>Shared checks and numerics for the classification losses.</summary>
 internal static class LossMath
@@ -89,7 +89,7 @@ internal static class LossMath
             if (needsSoftTargets && soft is null)
                 throw new ArgumentException($"{lossName}: level {l} has no soft targets; this loss needs the IoU quality target [N_l] of every positive row.", nameof(levels));
             if (ShouldCheck(finiteCheck, logits) && n > 0 && !torch.isfinite(logits).all().item<bool>())
-                throw new NonFiniteInputException($"{lossName}: level {l} logits contain NaN or Inf ({CountNonFinite(logits)} of {logits.numel()} values); the model diverged or its inputs are corrupt — lower the learning rate or check the data.", nameof(levels));
+                throw new NonFiniteInputException($"{lossName}: level {l} logits contain NaN or Inf ({CountNonFinite(logits)} of {logits.numel()} values); the model diverged or its inputs are corrupt — lower the learning rate or check the data.");
 
             var dtype = logits.dtype;
             var ignore = labels.lt(0);

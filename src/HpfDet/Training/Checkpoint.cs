@@ -100,8 +100,10 @@ public static class Checkpoint
             for (int i = 0; i < count; i++)
             {
                 var name = r.ReadString();
-                var dtype = (ScalarType)r.ReadInt32();
-                if (!Enum.IsDefined(dtype) || ElementSize(dtype) is not { } elementSize) throw Corrupt($"tensor '{name}' has unknown type {(int)dtype}");
+                int typeCode = r.ReadInt32();
+                var dtype = (ScalarType)typeCode;
+                if (typeCode is < 0 or > sbyte.MaxValue || !Enum.IsDefined(dtype) || ElementSize(dtype) is not { } elementSize)
+                    throw Corrupt($"tensor '{name}' has unknown type {typeCode}");
                 int dims = r.ReadInt32();
                 if (dims < 0 || dims > MaxDims) throw Corrupt($"tensor '{name}' has {dims} dimensions");
                 var shape = new long[dims];

@@ -410,7 +410,7 @@ public sealed class RunConfig
         else if (loadingPretrainedWeights && Model.Pretrained && Model.Name is { } name && DetectorNames.All.Contains(name) && name != DetectorNames.All[0])
         {
             Check(false, "model.pretrained", true,
-                $"{name} has no bundled ImageNet weights: set model.backbone_weights to torchvision's resnet{(int)DetectorNames.BackboneDepth(name)} state dict " +
+                $"{name} (model.name, {OriginOf("model.name")}) has no bundled ImageNet weights: set model.backbone_weights to torchvision's resnet{(int)DetectorNames.BackboneDepth(name)} state dict " +
                 $"(.pth or .safetensors, e.g. resnet{(int)DetectorNames.BackboneDepth(name)}-*.pth from download.pytorch.org/models), or set model.pretrained=false to train from a random backbone");
         }
 

@@ -6,6 +6,7 @@ using HpfDet.Training;
 namespace HpfDet.Tests.Cli;
 
 /// <summary>The hpfdet tool end to end on tiny synthetic runs: every promised file exists and parses.</summary>
+[Collection(ConsoleCollection.Name)]
 public class CliEndToEndTests
 {
     /// <summary>A model and data small enough for a few seconds per run.</summary>
