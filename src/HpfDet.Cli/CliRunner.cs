@@ -58,8 +58,8 @@ public static class CliRunner
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}");
-            Console.Error.WriteLine("Run 'hpfdet --help' for usage.");
+            // One line, however many mistakes the parser found.
+            Console.Error.WriteLine($"error: {string.Join(" ", parse.Errors.Select(e => OneLine(e.Message)))} Run '{ToolName} --help' for usage.");
             return ExitCodes.UsageError;
         }
         try

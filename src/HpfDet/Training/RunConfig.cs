@@ -228,8 +228,19 @@ public sealed class RunConfig
     static void RefuseAliases(string text, string path)
     {
         var parser = new Parser(new StringReader(text));
-        while (parser.MoveNext())
+        long line = 1;
+        while (true)
         {
+            try
+            {
+                if (!parser.MoveNext()) break;
+            }
+            catch (InvalidOperationException)
+            {
+                // YamlDotNet's scanner fails this way on some unterminated flow collections ("key: {").
+                throw new HpfDetException($"{path}, after line {line}: malformed YAML (an unclosed '[' or '{{', or a stray character?).");
+            }
+            line = parser.Current!.End.Line;
             switch (parser.Current)
             {
                 case YamlDotNet.Core.Events.AnchorAlias alias:

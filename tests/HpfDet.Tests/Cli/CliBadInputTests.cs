@@ -73,11 +73,11 @@ public class CliBadInputTests
     }
 
     /// <summary>An untrained tiny detector saved as a checkpoint (no training: the weights do not matter here).</summary>
-    internal static string UntrainedCheckpoint(string dir)
+    internal static string UntrainedCheckpoint(string dir, params (string Key, string Value)[] settings)
     {
         var config = new RunConfig();
         foreach (var (key, value) in new[] { ("model.pretrained", "false"), ("model.fpn_channels", "32"), ("model.head_channels", "32"), ("model.head_convs", "1"),
-                     ("model.head_groups", "8"), ("train.scale", "64"), ("train.max_size", "64"), ("data.workers", "0") })
+                     ("model.head_groups", "8"), ("train.scale", "64"), ("train.max_size", "64"), ("data.workers", "0") }.Concat(settings))
             config.Set(key, value);
         using var model = config.BuildDetector(2, loadPretrained: false);
         var path = Path.Combine(dir, "checkpoints", "last.ckpt");
