@@ -153,6 +153,7 @@ public class RunConfigValidationTests
     [InlineData("trian:\n  lr: 1\n", "line 1", "Did you mean 'train'")]
     [InlineData("train:\n  lr: 1\n  lr: 2\n", "", "Duplicate key")]
     [InlineData("train:\n  lr: [1\n", "line", "malformed YAML")]
+    [InlineData("train:\n  max_iters: {\ndata:\n  workers: 3\n", "line", "malformed YAML")]
     [InlineData("train:\n  epochs: 1.5\n", "line 2", "integer")]
     [InlineData("train:\n  photometric: maybe\n", "line 2", "true or false")]
     public void AMalformedStructureIsAClearErrorNotAnInvalidCast(string yaml, string line, string expected)
