@@ -13,15 +13,7 @@ namespace HpfDet.Tests.Cli;
 [Collection(ConsoleCollection.Name)]
 public class CliBadInputTests
 {
-    /// <summary>A model and data small enough for a second per run (the settings of CliEndToEndTests).</summary>
-    internal static readonly string[] Tiny =
-    [
-        "--data", "synthetic", "--epochs", "1", "--batch", "4", "--scale", "64",
-        "--set", "model.pretrained=false", "--set", "model.fpn_channels=32", "--set", "model.head_channels=32",
-        "--set", "model.head_convs=1", "--set", "model.head_groups=8", "--set", "data.synthetic_count=8",
-        "--set", "data.synthetic_val_count=4", "--set", "data.synthetic_size=64", "--set", "train.max_size=64",
-        "--set", "train.warmup_iters=2", "--set", "data.workers=1",
-    ];
+    static readonly string[] Tiny = CliEndToEndTests.Tiny;
 
     /// <summary>Exit code 3 and one error line holding every fragment, without a stack trace.</summary>
     static string AssertUserError((int Code, string Out, string Err) run, params string[] fragments)
