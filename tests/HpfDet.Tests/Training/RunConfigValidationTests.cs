@@ -200,6 +200,20 @@ public class RunConfigValidationTests
     }
 
     [Fact]
+    public void ARunsOwnConfigYamlLoadsBackAndValidates()
+    {
+        // config.yaml is written by the serializer: it must not use the anchors that loading refuses.
+        var preset = HpfDet.Cli.Commands.DemoCommand.Preset();
+        var path = WriteYaml(preset.ToYaml());
+        var loaded = RunConfig.Load(path);
+        loaded.Validate();
+        Assert.Equal(preset.ToYaml(), loaded.ToYaml());
+        Assert.Equal([6], loaded.Train.DecayEpochs!);
+        Assert.Equal(16, loaded.Model.HeadGroups);
+        Assert.Equal($"{path}, line {File.ReadAllLines(path).ToList().FindIndex(l => l.TrimStart().StartsWith("head_groups:", StringComparison.Ordinal)) + 1}", loaded.OriginOf("model.head_groups"));
+    }
+
+    [Fact]
     public void EmptyFilesAndSectionsKeepTheDefaults()
     {
         Assert.Equal(0.01, RunConfig.Load(WriteYaml("")).Train.Lr);
