@@ -26,4 +26,41 @@ public class TorchRuntimeTests
         float[] expected = [4, 6, 6, 4, 6, 9, 9, 6, 6, 9, 9, 6, 4, 6, 6, 4];
         Assert.Equal(expected, g);
     }
+
+    [Fact]
+    public void ConvolutionGradientsAreCorrectAfterTheRuntimeCheck()
+    {
+        // Whatever this CPU's oneDNN does, after the check a float32 convolution's input gradient
+        // must equal the float64 transposed convolution (computed without oneDNN).
+        var check = HpfDet.TorchRuntime.EnsureCorrectConvolutions(HpfDet.OneDnnMode.Auto);
+        double error = HpfDet.TorchRuntime.ProbeBackwardError();
+        Assert.True(error < 1e-3, $"input-gradient error {error} with oneDNN {(check.OneDnnEnabled ? "on" : "off")} (probe before: {check.BackwardError})");
+    }
+
+    [Theory]
+    [InlineData(6, 8)]
+    [InlineData(36, 4)]
+    [InlineData(1, 2)]
+    public void APaddedPredictorHasTheValuesAndGradientsOfAPlainFloat64Convolution(int outChannels, int size)
+    {
+        HpfDet.TorchRuntime.EnsureCorrectConvolutions();
+        var gen = new Generator(11);
+        using var conv = new HpfDet.Models.PaddedOutputConv2d(32, outChannels);
+        using var x = torch.randn(2, 32, size, size, generator: gen);
+        using var upstream = torch.randn(2, outChannels, size, size, generator: gen);
+        using var x32 = x.clone().requires_grad_(true);
+        var y32 = conv.call(x32);
+        y32.backward([upstream]);
+        using var x64 = x.to(float64).requires_grad_(true);
+        using var w64 = conv.Weight.detach().to(float64).requires_grad_(true);
+        using var b64 = conv.Bias.detach().to(float64).requires_grad_(true);
+        var y64 = nn.functional.conv2d(x64, w64, b64, padding: [1, 1]);
+        y64.backward([upstream.to(float64)]);
+        Assert.Equal(new long[] { 2, outChannels, size, size }, y32.shape);
+        Assert.True(y32.to(float64).sub(y64).abs().max().item<double>() < 1e-4);
+        Assert.True(x32.grad!.to(float64).sub(x64.grad!).abs().max().item<double>() < 1e-4);
+        Assert.True(conv.Weight.grad!.to(float64).sub(w64.grad!).abs().max().item<double>() < 1e-3);
+        Assert.True(conv.Bias.grad!.to(float64).sub(b64.grad!).abs().max().item<double>() < 1e-3);
+        Assert.Equal(["weight", "bias"], conv.named_parameters().Select(p => p.name).ToArray());
+    }
 }

@@ -65,6 +65,7 @@ public sealed class AtssDetector : nn.Module<Tensor, DenseHeadOutputs>
     /// <param name="backbone">A ready backbone (for example with pretrained weights); null builds one from the options.</param>
     public AtssDetector(AtssDetectorOptions options, IClassificationLoss? classificationLoss = null, ResNet? backbone = null) : base(nameof(AtssDetector))
     {
+        TorchRuntime.EnsureCorrectConvolutions();
         Options = options;
         this.backbone = backbone ?? new ResNet(options.Backbone);
         neck = new Fpn(new FpnOptions(this.backbone.OutChannels, options.FpnChannels, NumOutputs: 5));

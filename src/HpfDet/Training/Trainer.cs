@@ -83,6 +83,7 @@ public sealed class Trainer : IDisposable
     public Trainer(AtssDetector model, DataLoader trainLoader, TrainerOptions options, string runDirectory, IReadOnlyList<string> classNames,
         Func<AtssDetector, int, int, EvaluationLog?>? evaluate = null, System.Text.Json.Nodes.JsonObject? config = null)
     {
+        TorchRuntime.EnsureCorrectConvolutions();
         this.model = model;
         loader = trainLoader;
         Options = options;

@@ -38,9 +38,9 @@ public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
 {
     readonly ModuleList<nn.Module<Tensor, Tensor>> cls_convs = new();
     readonly ModuleList<nn.Module<Tensor, Tensor>> reg_convs = new();
-    readonly Conv2d atss_cls;
-    readonly Conv2d atss_reg;
-    readonly Conv2d atss_centerness;
+    readonly PaddedOutputConv2d atss_cls;
+    readonly PaddedOutputConv2d atss_reg;
+    readonly PaddedOutputConv2d atss_centerness;
     readonly ParameterList scales = new();
 
     public AtssHeadOptions Options { get; }
@@ -59,9 +59,9 @@ public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
         }
         int branch = options.StackedConvs > 0 ? options.FeatChannels : options.InChannels;
         int a = options.AnchorsPerLocation;
-        atss_cls = nn.Conv2d(branch, a * options.NumClasses, 3, padding: 1);
-        atss_reg = nn.Conv2d(branch, a * 4, 3, padding: 1);
-        atss_centerness = nn.Conv2d(branch, a, 3, padding: 1);
+        atss_cls = new PaddedOutputConv2d(branch, a * options.NumClasses);
+        atss_reg = new PaddedOutputConv2d(branch, a * 4);
+        atss_centerness = new PaddedOutputConv2d(branch, a);
         for (int l = 0; l < options.NumLevels; l++) scales.Add(new Parameter(torch.ones(1)));
         RegisterComponents();
         InitWeights();
@@ -86,7 +86,7 @@ public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
             else if (name.EndsWith("bias")) nn.init.zeros_(p);
         }
         double prior = Options.PriorProbability;
-        atss_cls.bias!.fill_(-Math.Log((1 - prior) / prior));
+        atss_cls.Bias.fill_(-Math.Log((1 - prior) / prior));
     }
 
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l].</summary>
