@@ -48,12 +48,6 @@ internal sealed class StatisticsSlot : IDisposable
     }
 }
 
-/// <summary>
-/// NaN or Inf in a loss's inputs: the model diverged or its inputs are corrupt. An ArgumentException (the
-/// inputs are invalid) that a training loop can tell apart from a shape mistake and treat as divergence.
-/// </summary>
-public sealed class NonFiniteInputException(string message) : ArgumentException(message);
-
 /// <summary>Shared checks and numerics for the classification losses.</summary>
 internal static class LossMath
 {
