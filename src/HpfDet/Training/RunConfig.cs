@@ -117,8 +117,8 @@ public sealed class RunConfig
     static readonly INamingConvention Naming = UnderscoredNamingConvention.Instance;
 
     /// <summary>Every settable key, dotted ("train.lr").</summary>
-    public static IReadOnlyList<string> Keys { get; } = typeof(RunConfig).GetProperties()
-        .SelectMany(section => section.PropertyType.GetProperties().Select(p => $"{Naming.Apply(section.Name)}.{Naming.Apply(p.Name)}"))
+    public static IReadOnlyList<string> Keys { get; } = typeof(RunConfig).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .SelectMany(section => section.PropertyType.GetProperties(BindingFlags.Public | BindingFlags.Instance).Select(p => $"{Naming.Apply(section.Name)}.{Naming.Apply(p.Name)}"))
         .ToList();
 
     /// <summary>Largest configuration file read (a configuration is a few hundred bytes).</summary>
@@ -128,7 +128,7 @@ public sealed class RunConfig
     readonly Dictionary<string, string> origins = [];
 
     /// <summary>Records where <paramref name="key"/>'s value came from, for validation messages.</summary>
-    public void NoteOrigin(string key, string where) => origins[key] = where;
+    public void NoteOrigin(string key, string where) => origins[key] = Shorten(where, 200);
 
     /// <summary>Where <paramref name="key"/>'s value came from ("default" when it was never set).</summary>
     public string OriginOf(string key) => origins.GetValueOrDefault(key, "default");
@@ -205,7 +205,7 @@ public sealed class RunConfig
     }
 
     /// <summary>The sections of a configuration: data, model, loss, train, test.</summary>
-    static readonly string[] Sections = typeof(RunConfig).GetProperties().Select(p => Naming.Apply(p.Name)).ToArray();
+    static readonly string[] Sections = typeof(RunConfig).GetProperties(BindingFlags.Public | BindingFlags.Instance).Select(p => Naming.Apply(p.Name)).ToArray();
 
     static string ScalarKey(YamlNode node, string path, string what) => node is YamlScalarNode { Value: { } v }
         ? v
@@ -219,7 +219,12 @@ public sealed class RunConfig
         _ => "an unsupported YAML node",
     };
 
-    static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
+    /// <summary>Text fit for a one-line message: line breaks and tabs written as \\n and \\t, at most <paramref name="max"/> characters.</summary>
+    static string Shorten(string text, int max = 40)
+    {
+        text = text.ReplaceLineEndings("\\n").Replace("\t", "\\t");
+        return text.Length <= max ? text : text[..max] + "...";
+    }
 
     /// <summary>
     /// Scans the YAML events and refuses anchors and aliases before anything is built: a short file
@@ -258,12 +263,12 @@ public sealed class RunConfig
     public void Set(string key, string value, string where = "--set")
     {
         var parts = key.Split('.');
-        var section = parts.Length == 2 ? typeof(RunConfig).GetProperties().FirstOrDefault(p => Naming.Apply(p.Name) == parts[0]) : null;
-        var property = section?.PropertyType.GetProperties().FirstOrDefault(p => Naming.Apply(p.Name) == parts[1]);
+        var section = parts.Length == 2 ? typeof(RunConfig).GetProperties(BindingFlags.Public | BindingFlags.Instance).FirstOrDefault(p => Naming.Apply(p.Name) == parts[0]) : null;
+        var property = section?.PropertyType.GetProperties(BindingFlags.Public | BindingFlags.Instance).FirstOrDefault(p => Naming.Apply(p.Name) == parts[1]);
         if (section is null || property is null)
         {
             var closest = Keys.OrderBy(k => Levenshtein(k, key)).Take(3);
-            throw new HpfDetException($"{where}: unknown configuration key '{Shorten(key)}'. Did you mean {string.Join(", ", closest.Select(k => $"'{k}'"))}? Valid keys: see 'hpfdet train --help' or a run's config.yaml.");
+            throw new HpfDetException($"{Shorten(where, 200)}: unknown configuration key '{Shorten(key)}'. Did you mean {string.Join(", ", closest.Select(k => $"'{k}'"))}? Valid keys: see 'hpfdet train --help' or a run's config.yaml.");
         }
         object target = section.GetValue(this)!;
         try
@@ -272,9 +277,9 @@ public sealed class RunConfig
         }
         catch (Exception e) when (e is FormatException or OverflowException or InvalidCastException)
         {
-            throw new HpfDetException($"{where}: '{key}' cannot be '{Shorten(value)}': expected {Describe(property.PropertyType)}.");
+            throw new HpfDetException($"{Shorten(where, 200)}: '{key}' cannot be '{Shorten(value)}': expected {Describe(property.PropertyType)}.");
         }
-        origins[key] = where;
+        origins[key] = Shorten(where, 200);
     }
 
     static object? Parse(Type type, string value)

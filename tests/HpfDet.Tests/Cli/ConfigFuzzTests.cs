@@ -171,6 +171,32 @@ public class ConfigFuzzTests
         AssertNoProblems(problems, cases);
     }
 
+    [Fact]
+    public void EveryKeyWithEveryOddValueIsAcceptedOrRefusedClearly()
+    {
+        // Every key × every odd value through --set's path: only HpfDetException may come out of Set and
+        // Validate (an InvalidCast, Overflow or NullReference would be an exit 1).
+        var problems = new List<string>();
+        foreach (var key in RunConfig.Keys)
+            foreach (var value in BadScalars.Concat(["null", "[]", "[1,2]", "[[1]]"]))
+            {
+                var config = new RunConfig();
+                try
+                {
+                    config.Set(key, value, $"--set {key}={value}");
+                    config.Validate();
+                }
+                catch (HpfDetException e) when (!e.Message.Contains('\n'))
+                {
+                }
+                catch (Exception e)
+                {
+                    problems.Add($"{key}={value}: {e.GetType().Name}: {e.Message}");
+                }
+            }
+        AssertNoProblems(problems, RunConfig.Keys.Count * (BadScalars.Length + 4));
+    }
+
     static readonly string[] OptionValues = ["-1", "0", "1", "abc", "", "NaN", "Infinity", "-Infinity", "1e309", "1e6", "99999999999", "3.5", "--", "-", "=", "synthetic", "atss-r50", "hpf", "x=y"];
 
     /// <summary>key=value pairs for --set: unknown keys, no '=', bad values for real keys.</summary>

@@ -214,6 +214,15 @@ public class RunConfigValidationTests
     }
 
     [Fact]
+    public void TheKeysAreThoseOfTheFiveSectionsOnly()
+    {
+        // Static members (the key list itself, the name lists) are not settable keys.
+        Assert.All(RunConfig.Keys, k => Assert.Contains(k.Split('.')[0], new[] { "data", "model", "loss", "train", "test" }));
+        Assert.Contains("train.lr", RunConfig.Keys);
+        Assert.Contains("unknown configuration key 'keys.count'", Assert.Throws<HpfDetException>(() => new RunConfig().Set("keys.count", "3")).Message);
+    }
+
+    [Fact]
     public void EmptyFilesAndSectionsKeepTheDefaults()
     {
         Assert.Equal(0.01, RunConfig.Load(WriteYaml("")).Train.Lr);
