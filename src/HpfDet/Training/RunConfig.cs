@@ -344,6 +344,8 @@ public sealed class RunConfig
         try
         {
             var config = json.Deserialize<RunConfig>(TrainingLogJson.Options) ?? throw new JsonException("null configuration");
+            if (config.Data is null || config.Model is null || config.Loss is null || config.Train is null || config.Test is null)
+                throw new JsonException("a section is null");
             foreach (var key in Keys) config.origins[key] = "the checkpoint's configuration";
             return config;
         }

@@ -288,7 +288,10 @@ public class ConfigFuzzTests
             "{\"epoch\":0,\"epoch_iteration\":0,\"iteration\":0,\"class_names\":[]}", "{\"epoch\":0,\"iteration\":1e999,\"class_names\":[\"a\"]}",
             "{\"epoch\":0,\"epoch_iteration\":0,\"iteration\":0,\"class_names\":[\"a\",\"b\"],\"config\":{\"model\":{\"name\":\"atss-r999\"}}}",
             "{\"epoch\":0,\"epoch_iteration\":0,\"iteration\":0,\"class_names\":[\"a\",\"b\"],\"config\":{\"model\":{\"head_groups\":0}}}",
-            "{\"epoch\":0,\"epoch_iteration\":0,\"iteration\":0,\"class_names\":[\"a\",\"b\"],\"config\":[1]}"];
+            "{\"epoch\":0,\"epoch_iteration\":0,\"iteration\":0,\"class_names\":[\"a\",\"b\"],\"config\":[1]}",
+            "{\"epoch\":0,\"epoch_iteration\":0,\"iteration\":0,\"class_names\":[\"a\",\"b\"],\"config\":{\"data\":null,\"model\":{\"name\":null}}}",
+            "{\"epoch\":0,\"epoch_iteration\":0,\"iteration\":0,\"class_names\":[\"a\",\"b\"],\"config\":{\"train\":{\"multi_scale\":null,\"lr\":\"x\"}}}",
+            "{\"epoch\":0,\"epoch_iteration\":0,\"iteration\":0,\"class_names\":[\"a\",\"b\"],\"config\":{\"model\":{\"name\":null}}}"];
         var problems = new List<string>();
         const int cases = 120;
         for (int seed = 0; seed < cases; seed++)

@@ -222,6 +222,25 @@ public class RunConfigValidationTests
         Assert.Contains("unknown configuration key 'keys.count'", Assert.Throws<HpfDetException>(() => new RunConfig().Set("keys.count", "3")).Message);
     }
 
+    [Theory]
+    [InlineData("{\"data\": null}", "corrupt")]
+    [InlineData("{\"train\": {\"lr\": \"fast\"}}", "corrupt")]
+    [InlineData("{\"train\": [1]}", "corrupt")]
+    public void ACheckpointsUnreadableConfigurationIsAClearError(string json, string expected)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
+        Assert.Contains(expected, Assert.Throws<HpfDetException>(() => RunConfig.FromJson(node)).Message);
+    }
+
+    [Fact]
+    public void ACheckpointsConfigurationIsValidatedWithItsOrigin()
+    {
+        var config = RunConfig.FromJson(System.Text.Json.Nodes.JsonNode.Parse("{\"model\": {\"name\": null, \"head_groups\": 0}}")!.AsObject());
+        var e = Assert.Throws<HpfDetException>(() => config.Validate(loadingPretrainedWeights: false));
+        Assert.Contains("'model.name' is null (the checkpoint's configuration)", e.Message);
+        Assert.Contains("'model.head_groups' is 0", e.Message);
+    }
+
     [Fact]
     public void EmptyFilesAndSectionsKeepTheDefaults()
     {
