@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using HpfDet.Losses;
 using HpfDet.Training;
 using HpfDet.Visualization;
 
@@ -11,12 +12,12 @@ public static class CompareCommand
     public static Command Create()
     {
         var run = new TrainCommand.RunOptions();
-        var losses = new Option<string>("--losses") { Description = "Comma-separated losses to compare: fl, hpf, qfl, vfl; 'name:N' gives that loss N seeds (e.g. fl:3,hpf:3,qfl:1).", DefaultValueFactory = _ => "fl,hpf" };
+        var losses = new Option<string>("--losses") { Description = $"Comma-separated losses to compare: {string.Join(", ", LossNames.All)}; 'name:N' gives that loss N seeds (e.g. fl:3,hpf:3,qfl:1).", DefaultValueFactory = _ => $"{LossNames.Focal},{LossNames.Hpf}" };
         var seeds = new Option<int>("--seeds") { Description = "Seeds per loss without its own ':N' (0, 1, ...).", DefaultValueFactory = _ => 3 };
         var models = new Option<string?>("--models") { Description = $"Comma-separated models to compare, each with every loss (default: the configured model alone). Models: {string.Join(", ", Models.DetectorRegistry.Names)}." };
         var output = new Option<string>("--out") { Description = "Results folder: one run folder per loss and seed, report.md and charts.", Required = true };
         var cmd = new Command("compare", "Train each loss with each seed under the same settings and write a report (Markdown + PNG charts). " +
-            "Finished runs are kept, so an interrupted comparison continues where it stopped.");
+            "Completed runs are kept (each marks itself with a 'completed' file), so an interrupted comparison continues where it stopped.");
         run.AddTo(cmd);
         cmd.Options.Add(losses);
         cmd.Options.Add(seeds);
@@ -27,8 +28,9 @@ public static class CompareCommand
             int defaultSeeds = parse.GetValue(seeds);
             var plan = ParsePlan(parse.GetValue(losses)!, defaultSeeds);
             string outDir = parse.GetValue(output)!;
-            Directory.CreateDirectory(outDir);
             var baseConfig = run.Build(parse);
+            TrainPipeline.RequireFolder(outDir, "--out");
+            Directory.CreateDirectory(outDir);
             File.WriteAllText(Path.Combine(outDir, "config.yaml"), baseConfig.ToYaml());
             using var cts = CliRunner.CancelOnCtrlC();
             var runs = new List<CompareRun>();
@@ -41,7 +43,8 @@ public static class CompareCommand
                     string group = model is null ? loss : $"{model} {loss}";
                     var runDir = Path.Combine(outDir, model is null ? $"{loss}-seed{seed}" : $"{model}-{loss}-seed{seed}");
                     var final = Path.Combine(runDir, "eval", "final.json");
-                    if (!File.Exists(final))
+                    // Only a run that trained to its end counts as done: an interrupted one leaves eval/final.json too.
+                    if (!TrainPipeline.IsCompleted(runDir))
                     {
                         var config = run.Build(parse, loss);
                         config.Train.Seed = seed;
@@ -88,7 +91,7 @@ public static class CompareCommand
         {
             var parts = item.Split(':');
             var loss = parts[0];
-            if (loss is not ("fl" or "hpf" or "qfl" or "vfl")) throw new UserFacingException($"--losses: unknown loss '{loss}'; use fl, hpf, qfl, vfl.", ExitCodes.UsageError);
+            if (!LossNames.All.Contains(loss)) throw new UserFacingException($"--losses: unknown loss '{loss}'; use {LossNames.Listed()}.", ExitCodes.UsageError);
             int n = defaultSeeds;
             if (parts.Length > 2 || (parts.Length == 2 && !int.TryParse(parts[1], out n)) || n < 1)
                 throw new UserFacingException($"--losses: '{item}' should be a loss name or name:seeds with seeds >= 1.", ExitCodes.UsageError);
