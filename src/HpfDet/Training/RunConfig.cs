@@ -300,7 +300,7 @@ public sealed class RunConfig
                 value.Trim().TrimStart('[').TrimEnd(']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(v => int.Parse(v, NumberStyles.Integer, CultureInfo.InvariantCulture)).ToList();
         if (t == typeof(List<string>))
-            return value.Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+            return isNull ? null : value.Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
         throw new InvalidCastException();
     }
 
