@@ -15,7 +15,7 @@ namespace HpfDet.Models;
 /// <param name="FpnChannels">FPN output channels (256).</param>
 /// <param name="HeadChannels">Channels of the head's stacked convs (torchvision: the FPN channels).</param>
 /// <param name="HeadConvs">Stacked convs per head branch (4).</param>
-/// <param name="HeadGroups">GroupNorm groups of the head (16).</param>
+/// <param name="HeadGroups">GroupNorm groups of the head (32: torchvision's default norm_layer, partial(nn.GroupNorm, 32)).</param>
 /// <param name="Strides">
 /// Strides of P3–P7 (8 … 128). torchvision derives each level's stride as padded image size // feature size,
 /// which equals these whenever the padded size is a multiple of 128 (as in its reference cases); the priors
@@ -29,7 +29,7 @@ public sealed record FcosDetectorOptions(
     int FpnChannels = 256,
     int? HeadChannels = null,
     int HeadConvs = 4,
-    int HeadGroups = 16,
+    int HeadGroups = 32,
     int[]? Strides = null,
     FcosAssignerOptions? Assigner = null,
     InferenceOptions? Inference = null);
@@ -64,7 +64,7 @@ public sealed class FcosDetector : DenseDetector
 
     /// <summary>FCOS from the registry's common options (unset values: torchvision's defaults).</summary>
     public FcosDetector(DetectorBuildOptions o) : this(new FcosDetectorOptions(o.NumClasses, o.Backbone.Options,
-        o.FpnChannels ?? 256, o.HeadChannels, o.HeadConvs ?? 4, o.HeadGroups ?? 16,
+        o.FpnChannels ?? 256, o.HeadChannels, o.HeadConvs ?? 4, o.HeadGroups ?? 32,
         Inference: (o.Inference ?? new()).Apply(new InferenceOptions())), o.ClassificationLoss, o.Backbone)
     {
     }

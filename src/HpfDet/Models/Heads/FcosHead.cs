@@ -9,9 +9,9 @@ namespace HpfDet.Models.Heads;
 /// <param name="InChannels">Channels of each FPN level.</param>
 /// <param name="FeatChannels">Channels of the stacked convs (torchvision: the input channels; a multiple of <paramref name="NumGroups"/>).</param>
 /// <param name="StackedConvs">3×3 conv (with bias) + GroupNorm + ReLU blocks per branch (4).</param>
-/// <param name="NumGroups">GroupNorm groups (16).</param>
+/// <param name="NumGroups">GroupNorm groups (32, torchvision 0.14's norm_layer).</param>
 /// <param name="PriorProbability">Initial foreground probability of the classifier bias (0.01).</param>
-public sealed record FcosHeadOptions(int NumClasses, int InChannels = 256, int FeatChannels = 256, int StackedConvs = 4, int NumGroups = 16, double PriorProbability = 0.01);
+public sealed record FcosHeadOptions(int NumClasses, int InChannels = 256, int FeatChannels = 256, int StackedConvs = 4, int NumGroups = 32, double PriorProbability = 0.01);
 
 /// <summary>
 /// torchvision 0.14's FCOSHead: a classification and a regression branch of stacked 3×3 conv + GroupNorm
