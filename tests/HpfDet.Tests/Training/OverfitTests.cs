@@ -34,7 +34,7 @@ public class FcosOverfitTests(ITestOutputHelper output)
     {
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
         var model = DetectorFixtures.TinyFcos(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0);
-        var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        var options = new TrainerOptions(Epochs: 40, LearningRate: 0.01, WarmupIterations: 15, DecayEpochs: [30], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
         trainer.Run();
         var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
