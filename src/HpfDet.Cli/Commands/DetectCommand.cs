@@ -20,16 +20,24 @@ public static class DetectCommand
         foreach (var o in new Option[] { weights, images, output, score }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
-            var written = Run(parse.GetValue(weights)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score));
-            Console.WriteLine($"wrote {written} images with detections and results.json to {Path.GetFullPath(parse.GetValue(output)!)}");
+            var written = Run(parse.GetValue(weights)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out int skipped);
+            Console.WriteLine($"wrote {written} images with detections and results.json to {Path.GetFullPath(parse.GetValue(output)!)}" +
+                (skipped > 0 ? $"; skipped {skipped} image(s) that cannot be decoded" : ""));
             return ExitCodes.Success;
         });
         return cmd;
     }
 
     /// <summary>Returns the number of drawn images.</summary>
-    public static int Run(string weights, string imagesPath, string outDir, double minScore)
+    public static int Run(string weights, string imagesPath, string outDir, double minScore) => Run(weights, imagesPath, outDir, minScore, out _);
+
+    /// <summary>
+    /// Returns the number of drawn images; <paramref name="skipped"/> counts the images that cannot be
+    /// decoded (empty, truncated, not an image), which are left out of the drawings and of results.json alike.
+    /// </summary>
+    public static int Run(string weights, string imagesPath, string outDir, double minScore, out int skipped)
     {
+        TrainPipeline.RequireFolder(outDir, "--out");
         var files = File.Exists(imagesPath) ? [imagesPath]
             : Directory.Exists(imagesPath) ? Directory.GetFiles(imagesPath).Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).OrderBy(f => f, StringComparer.Ordinal).ToArray()
             : throw new UserFacingException($"'{imagesPath}' is neither an image file nor a folder (--images).");
@@ -46,20 +54,36 @@ public static class DetectCommand
             }
             samples.Add(new DetectionSample(samples.Count + 1, Path.GetFullPath(f), Path.GetFileName(f), size.Width, size.Height, []));
         }
-        if (issues.Count > 0) Console.WriteLine(issues.Summary());
+        if (samples.Count == 0)
+            throw new UserFacingException($"None of the {files.Length} image(s) in '{imagesPath}' can be decoded: {issues.Summary(3).ReplaceLineEndings(" ")}");
         var dataset = new DetectionDataset("images", classNames, samples, issues);
         var loader = new DataLoader(dataset, config.TestTransforms(), config.InputNormalization(), new DataLoaderOptions(1, config.Data.Workers, Shuffle: false));
         var detections = DetectionEvaluation.Predict(model, dataset, loader);
+        // A file whose header reads but whose pixels do not (truncated) was skipped by the loader like an
+        // empty one by ReadSize: it has no detections in results.json and no drawing, and is counted.
+        var undecodable = loader.Issues.Items.Where(i => i.SkipsSample).Select(i => i.File).ToHashSet();
+        foreach (var issue in loader.Issues.Items) issues.Add(issue);
         Directory.CreateDirectory(outDir);
         detections.Save(Path.Combine(outDir, "results.json"));
         var categoryToLabel = Enumerable.Range(0, classNames.Count).ToDictionary(dataset.CategoryIdOf, i => i);
         var byImage = DetectionDrawer.FromCocoDetections(detections, id => categoryToLabel[id], minScore);
-        foreach (var s in samples)
+        var names = new DrawingFileNames();
+        var lines = new List<string>();
+        foreach (var s in samples.Where(s => !undecodable.Contains(s.ImagePath)))
         {
             var boxes = byImage.GetValueOrDefault(s.ImageId) ?? [];
-            DetectionDrawer.Draw(s.ImagePath, boxes, classNames, Path.Combine(outDir, Path.GetFileNameWithoutExtension(s.FileName) + ".png"));
+            var png = names.PngFor(s.FileName);
+            try { DetectionDrawer.Draw(s.ImagePath, boxes, classNames, Path.Combine(outDir, png)); }
+            catch (HpfDetException e)
+            {
+                issues.Add(new DataIssue(DataIssueKind.CorruptImage, s.ImagePath, $"cannot be decoded for drawing ({e.Message}); skipped"));
+                continue;
+            }
+            lines.Add($"{s.ImageId}\t{s.FileName}\t{png}");
         }
-        File.WriteAllLines(Path.Combine(outDir, "image_ids.txt"), samples.Select(s => $"{s.ImageId}\t{s.FileName}"));
-        return samples.Count;
+        File.WriteAllLines(Path.Combine(outDir, "image_ids.txt"), lines);
+        skipped = issues.SkippedSamples;
+        if (issues.Count > 0) Console.WriteLine($"warning: {issues.Summary()}");
+        return lines.Count;
     }
 }
