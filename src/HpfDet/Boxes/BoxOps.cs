@@ -102,16 +102,27 @@ public static class BoxOps
     /// Generalised IoU of corresponding rows (differentiable; the GIoU loss is 1 - this).
     /// a [N, 4], b [N, 4] → [N].
     /// </summary>
-    public static Tensor AlignedGIoU(Tensor a, Tensor b, double eps = 1e-6)
+    /// <param name="a">[N, 4]</param>
+    /// <param name="b">[N, 4]</param>
+    /// <param name="eps">Guards the divisions.</param>
+    /// <param name="epsMode">Clamp the denominators to at least eps (mmdetection) or add eps to them (torchvision's generalized_box_iou_loss).</param>
+    public static Tensor AlignedGIoU(Tensor a, Tensor b, double eps = 1e-6, GIoUEps epsMode = GIoUEps.Clamp)
     {
         using var scope = NewDisposeScope();
         var inter = AlignedIntersection(a, b);
-        var union = (Area(a) + Area(b) - inter).clamp_min(eps);
-        var iou = inter / union;
+        var union = Area(a) + Area(b) - inter;
         var lt = minimum(a.narrow(-1, 0, 2), b.narrow(-1, 0, 2));
         var rb = maximum(a.narrow(-1, 2, 2), b.narrow(-1, 2, 2));
         var wh = (rb - lt).clamp_min(0);
-        var enclose = (wh.select(-1, 0) * wh.select(-1, 1)).clamp_min(eps);
+        var enclose = wh.select(-1, 0) * wh.select(-1, 1);
+        if (epsMode == GIoUEps.Add)
+        {
+            var iouAdd = inter / (union + eps);
+            return (iouAdd - (enclose - union) / (enclose + eps)).MoveToOuterDisposeScope();
+        }
+        union = union.clamp_min(eps);
+        enclose = enclose.clamp_min(eps);
+        var iou = inter / union;
         return (iou - (enclose - union) / enclose).MoveToOuterDisposeScope();
     }
 
@@ -131,4 +142,13 @@ public static class BoxOps
         var wh = (rb - lt).clamp_min(0);
         return (wh.select(-1, 0) * wh.select(-1, 1)).MoveToOuterDisposeScope();
     }
+}
+
+/// <summary>How <see cref="BoxOps.AlignedGIoU"/> guards its divisions.</summary>
+public enum GIoUEps
+{
+    /// <summary>Denominators clamped to at least eps (mmdetection's GIoU loss).</summary>
+    Clamp,
+    /// <summary>eps added to the denominators (torchvision's generalized_box_iou_loss, eps 1e-7).</summary>
+    Add,
 }
