@@ -32,5 +32,5 @@ public sealed record Detections(Tensor Boxes, Tensor Scores, Tensor Labels) : ID
 /// <param name="NumPositives">Positive anchors over the batch (0-dim, on the device).</param>
 public sealed record DetectionLosses(Tensor Classification, Tensor Box, Tensor Centerness, Tensor NumPositives)
 {
-    public Tensor Total => Classification.add(Box).add(Centerness);
+    public Tensor Total => Classification.add(Box, ScalarConstants.One).add(Centerness, ScalarConstants.One);
 }
