@@ -153,9 +153,9 @@ public sealed class AtssAssigner
         var (bestOverlap, bestGt) = positiveOverlaps.max(1);                // [N]
         var positive = positiveCells.any(1).logical_and(ignored.logical_not());
 
-        var assignedGtIndex = where(positive, bestGt.add(One, One), where(ignored, MinusOne, Zero));
+        var assignedGtIndex = where(positive, bestGt.add(One, One), where(ignored, tensor(-1L), tensor(0L)));
         var assignedLabels = where(positive, gtLabels.index_select(0, bestGt),
-            where(ignored, MinusOne, background));
+            where(ignored, tensor(-1L), tensor((long)numClasses)));
         var bestAny = overlaps.masked_fill(isCrowd.unsqueeze(0), Zero).max(1).values;
         var maxOverlaps = where(positive, bestOverlap, bestAny);
         return Finish(assignedGtIndex, assignedLabels, maxOverlaps, (int)g);
