@@ -33,29 +33,35 @@ public sealed class FcosAssigner(FcosAssignerOptions? options = null)
         using var scope = NewDisposeScope();
         long n = priors.shape[0];
         if (gtBoxes.shape[0] == 0)
-            return full(n, -1L, dtype: ScalarType.Int64, device: priors.device).MoveToOuterDisposeScope();
+            return full(n, ScalarConstants.MinusOne, dtype: ScalarType.Int64, device: priors.device).MoveToOuterDisposeScope();
+        using var radius = Options.CenterSamplingRadius.ToScalar();
+        using var lowerScale = Options.LowerScale.ToScalar();
+        using var upperScale = Options.UpperScale.ToScalar();
+        using var infinity = double.PositiveInfinity.ToScalar();
+        using var areaCeiling = 1e8.ToScalar();
+        using var unmatched = 1e-5.ToScalar();
         var p = priors.to(float64);
         var gt = gtBoxes.to(float64, priors.device);
-        var gtCenters = gt.narrow(1, 0, 2).add(gt.narrow(1, 2, 2)).div(2);                       // [G, 2]
-        var centers = p.narrow(1, 0, 2).add(p.narrow(1, 2, 2)).div(2);                           // [N, 2]
+        var gtCenters = gt.narrow(1, 0, 2).add(gt.narrow(1, 2, 2), ScalarConstants.One).div(ScalarConstants.Two);                       // [G, 2]
+        var centers = p.narrow(1, 0, 2).add(p.narrow(1, 2, 2), ScalarConstants.One).div(ScalarConstants.Two);                           // [N, 2]
         var sizes = p.select(1, 2).sub(p.select(1, 0));                                          // [N]
         var match = centers.unsqueeze(1).sub(gtCenters.unsqueeze(0)).abs().amax([2])
-            .lt(sizes.unsqueeze(1).mul(Options.CenterSamplingRadius));                           // [N, G]
+            .lt(sizes.unsqueeze(1).mul(radius));                           // [N, G]
         var x = centers.select(1, 0).unsqueeze(1);
         var y = centers.select(1, 1).unsqueeze(1);
         var distances = stack([x.sub(gt.select(1, 0).unsqueeze(0)), y.sub(gt.select(1, 1).unsqueeze(0)),
             gt.select(1, 2).unsqueeze(0).sub(x), gt.select(1, 3).unsqueeze(0).sub(y)], 2);        // [N, G, 4]
-        match = match.logical_and(distances.amin([2]).gt(0));
-        var lower = sizes.mul(Options.LowerScale);
-        lower.narrow(0, 0, firstLevelCount).fill_(0.0);
-        var upper = sizes.mul(Options.UpperScale);
-        upper.narrow(0, n - lastLevelCount, lastLevelCount).fill_(double.PositiveInfinity);
+        match = match.logical_and(distances.amin([2]).gt(ScalarConstants.Zero));
+        var lower = sizes.mul(lowerScale);
+        lower.narrow(0, 0, firstLevelCount).fill_(ScalarConstants.ZeroDouble);
+        var upper = sizes.mul(upperScale);
+        upper.narrow(0, n - lastLevelCount, lastLevelCount).fill_(infinity);
         var largest = distances.amax([2]);
         match = match.logical_and(largest.gt(lower.unsqueeze(1))).logical_and(largest.lt(upper.unsqueeze(1)));
         // Smallest area wins: (1e8 − area) on matches, 0 elsewhere, the first maximum on ties.
         var areas = gt.select(1, 2).sub(gt.select(1, 0)).mul(gt.select(1, 3).sub(gt.select(1, 1)));
-        var score = match.to(float64).mul(areas.neg().add(1e8).unsqueeze(0));
+        var score = match.to(float64).mul(areas.neg().add(areaCeiling, ScalarConstants.One).unsqueeze(0));
         var (best, index) = score.max(1);
-        return index.masked_fill(best.lt(1e-5), -1L).MoveToOuterDisposeScope();
+        return index.masked_fill(best.lt(unmatched), ScalarConstants.MinusOne).MoveToOuterDisposeScope();
     }
 }

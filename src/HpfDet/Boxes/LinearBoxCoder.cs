@@ -17,8 +17,8 @@ public sealed class LinearBoxCoder(bool normalizeBySize = true)
     {
         using var scope = NewDisposeScope();
         priors = priors.to(boxes.dtype);
-        var cx = priors.select(-1, 0).add(priors.select(-1, 2)).mul(0.5);
-        var cy = priors.select(-1, 1).add(priors.select(-1, 3)).mul(0.5);
+        var cx = priors.select(-1, 0).add(priors.select(-1, 2), ScalarConstants.One).mul(ScalarConstants.HalfDouble);
+        var cy = priors.select(-1, 1).add(priors.select(-1, 3), ScalarConstants.One).mul(ScalarConstants.HalfDouble);
         var targets = stack([cx.sub(boxes.select(-1, 0)), cy.sub(boxes.select(-1, 1)), boxes.select(-1, 2).sub(cx), boxes.select(-1, 3).sub(cy)], -1);
         if (NormalizeBySize) targets = targets.div(Sizes(priors));
         return targets.MoveToOuterDisposeScope();
@@ -29,10 +29,10 @@ public sealed class LinearBoxCoder(bool normalizeBySize = true)
     {
         using var scope = NewDisposeScope();
         priors = priors.to(codes.dtype);
-        var cx = priors.select(-1, 0).add(priors.select(-1, 2)).mul(0.5);
-        var cy = priors.select(-1, 1).add(priors.select(-1, 3)).mul(0.5);
+        var cx = priors.select(-1, 0).add(priors.select(-1, 2), ScalarConstants.One).mul(ScalarConstants.HalfDouble);
+        var cy = priors.select(-1, 1).add(priors.select(-1, 3), ScalarConstants.One).mul(ScalarConstants.HalfDouble);
         if (NormalizeBySize) codes = codes.mul(Sizes(priors));
-        var boxes = stack([cx.sub(codes.select(-1, 0)), cy.sub(codes.select(-1, 1)), cx.add(codes.select(-1, 2)), cy.add(codes.select(-1, 3))], -1);
+        var boxes = stack([cx.sub(codes.select(-1, 0)), cy.sub(codes.select(-1, 1)), cx.add(codes.select(-1, 2), ScalarConstants.One), cy.add(codes.select(-1, 3), ScalarConstants.One)], -1);
         return boxes.MoveToOuterDisposeScope();
     }
 

@@ -38,9 +38,10 @@ public sealed class GIoULoss
             throw new ArgumentException($"GIoULoss: pred shape [{string.Join(", ", pred.shape)}] and target shape [{string.Join(", ", target.shape)}] must both be [N, 4].");
         if (weight is not null && (weight.dim() != 1 || weight.shape[0] != pred.shape[0]))
             throw new ArgumentException($"GIoULoss: weight shape [{string.Join(", ", weight.shape)}] does not match pred shape [{string.Join(", ", pred.shape)}]; expected [N].");
-        var loss = BoxOps.AlignedGIoU(pred, target, Eps, EpsMode).neg().add(1.0);
+        var loss = BoxOps.AlignedGIoU(pred, target, Eps, EpsMode).neg().add(ScalarConstants.OneDouble, ScalarConstants.One);
         if (weight is not null) loss = loss.mul(weight);
         var norm = normalizer ?? torch.tensor((double)Math.Max(pred.shape[0], 1), dtype: pred.dtype, device: pred.device);
-        return loss.sum().div(norm).mul(LossWeight);
+        using var lossWeight = LossWeight.ToScalar();
+        return loss.sum().div(norm).mul(lossWeight);
     }
 }

@@ -86,11 +86,12 @@ public sealed class FcosDetector : DenseDetector
     protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid)
     {
         var index = Assigner.Assign(priors.All, priors.CountsPerLevel[0], priors.CountsPerLevel[^1], target.Boxes);
-        var positive = index.ge(0);
+        using var background = NumClasses.ToScalar();
+        var positive = index.ge(ScalarConstants.Zero);
         if (target.Boxes.shape[0] == 0)
-            return new PriorAssignment(torch.full_like(index, NumClasses), priors.All.to(target.Boxes.dtype));
-        var safe = index.clamp_min(0);
-        var labels = torch.where(positive, target.Labels.index_select(0, safe), torch.full_like(index, NumClasses));
+            return new PriorAssignment(torch.full_like(index, background), priors.All.to(target.Boxes.dtype));
+        var safe = index.clamp_min(ScalarConstants.Zero);
+        var labels = torch.where(positive, target.Labels.index_select(0, safe), torch.full_like(index, background));
         var matched = torch.where(positive.unsqueeze(1), target.Boxes.index_select(0, safe), priors.All.to(target.Boxes.dtype));
         return new PriorAssignment(labels, matched);
     }

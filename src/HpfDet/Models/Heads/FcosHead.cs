@@ -40,7 +40,8 @@ public sealed class FcosHead : nn.Module<Tensor[], DenseHeadOutputs>
         RegisterComponents();
         using var _ = torch.no_grad();
         double prior = options.PriorProbability;
-        classification_head.Predictors[0].Bias.fill_(-Math.Log((1 - prior) / prior));
+        using var bias = (-Math.Log((1 - prior) / prior)).ToScalar();
+        classification_head.Predictors[0].Bias.fill_(bias);
     }
 
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l].</summary>
