@@ -20,6 +20,38 @@ public static class DetectorFixtures
         return new AtssDetector(new AtssDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadChannels: 64, HeadConvs: 2, HeadGroups: 16), loss, backbone);
     }
 
+    /// <summary>
+    /// A small RetinaNet (FPN and head 64 channels, 2 head convs). The FPN and head are initialised from a
+    /// local generator seeded with <paramref name="seed"/> (and the backbone is pretrained or, if not,
+    /// drawn after a local reseed), so the weights do not depend on other tests using torch's global generator.
+    /// </summary>
+    public static RetinaNetDetector TinyRetinaNet(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0)
+    {
+        var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
+            BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
+        var backbone = new ResNet(backboneOptions);
+        if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
+        var model = new RetinaNetDetector(new RetinaNetDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadConvs: 2), loss, backbone);
+        using var generator = new torch.Generator((ulong)seed);
+        using (torch.no_grad())
+        {
+            var reinit = pretrained ? model.Neck.named_parameters() : model.Neck.named_parameters().Concat(model.Backbone.named_parameters());
+            foreach (var (name, p) in reinit)
+            {
+                if (p.dim() == 4)
+                {
+                    // Xavier-uniform (the FPN's initialisation) drawn from the local generator.
+                    long receptive = p.shape[2] * p.shape[3];
+                    double bound = Math.Sqrt(6.0 / ((p.shape[0] + p.shape[1]) * receptive));
+                    p.uniform_(-bound, bound, generator);
+                }
+                else if (name.EndsWith("bias")) torch.nn.init.zeros_(p);
+            }
+        }
+        ((HpfDet.Models.Heads.RetinaNetHead)model.Head).ResetParameters(generator);
+        return model;
+    }
+
     public static DetectionDataset Shapes(int count, int size = 128, int seed = 0, int maxObjects = 3, int minObject = 16, int maxObject = 64) =>
         SyntheticShapesDataset.Create(new SyntheticShapesOptions(count, size, seed, minObject, maxObject, maxObjects, NoiseAmplitude: 4));
 
