@@ -74,6 +74,7 @@ public class RetinaNetDetectorTests
         var labels = torch.stack(targets.Select(t =>
         {
             var m = model.Assigner.Assign(torch.cat(anchors.ToArray(), 0), t.Boxes);
+            if (t.Boxes.shape[0] == 0) return torch.full_like(m, c.NumClasses);
             return torch.where(m.ge(0), t.Labels.index_select(0, m.clamp_min(0)), c.NumClasses).masked_fill(m.eq(MaxIoUAssigner.Ignored), -1);
         }).ToArray());
         var levels = new List<ClassificationLevelInput>();

@@ -30,7 +30,7 @@ public class OverfitTests(ITestOutputHelper output)
     {
         var sw = Stopwatch.StartNew();
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
-        var model = DetectorFixtures.TinyRetinaNet(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0);
+        var model = DetectorFixtures.TinyRetinaNet(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0, kaimingHeadConvs: true);
         var options = new TrainerOptions(Epochs: 120, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [100], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
         trainer.Run();
