@@ -94,4 +94,20 @@ public class RetinaNetDetectorTests
             Assert.Contains(gamma, g => g != options.Gamma0);                   // some level has positives
         Assert.True(Math.Abs(directLoss - detectorLoss) > 1e-6 * Math.Abs(directLoss), $"per image {detectorLoss} vs per batch {directLoss}");
     }
+
+    [Theory]
+    [InlineData("fl")]
+    [InlineData("hpf")]
+    public void TheClassifierGetsAGradient(string name)
+    {
+        using var scope = torch.NewDisposeScope();
+        var c = DetectorOracleCase.Load("retinanet_mixed.json");
+        IClassificationLoss loss = name == "fl" ? new SigmoidFocalLoss() : new HierarchicalProgressiveFocalLoss();
+        var model = RetinaNetOracleTests.Build(c, ScalarType.Float64, loss);
+        var outputs = model.Head.call(c.Features(ScalarType.Float64));
+        var losses = model.ComputeLosses(outputs, c.Targets(ScalarType.Float64), Enumerable.Repeat(c.ImageSize, c.BatchSize).ToArray());
+        losses.Classification.backward();
+        var grads = model.Head.named_parameters().Where(p => p.name.StartsWith("classification_head")).Select(p => (p.name, p.parameter.grad is null ? -1 : p.parameter.grad.norm().item<double>())).ToArray();
+        Assert.True(grads.All(g => g.Item2 > 0), string.Join("; ", grads.Select(g => $"{g.name} {g.Item2:E2}")));
+    }
 }
