@@ -94,41 +94,24 @@ public sealed class AtssDetector : DenseDetector
     /// </summary>
     protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid)
     {
-        long n = priors.All.shape[0];
-        Tensor labels, gtIndex;
+        // The assigner's gt index is 1-based (0 negative, -1 ignore): one less is FromMatches' convention.
         if (valid is null)
         {
-            using var result = Assigner.Assign(priors.PerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
-            labels = result.AssignedLabels.clone();
-            gtIndex = result.AssignedGtIndex.clone();
+            using var all = Assigner.Assign(priors.PerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
+            return PriorAssignment.FromMatches(all.AssignedGtIndex.sub(ScalarConstants.One), target, priors.All, NumClasses);
         }
-        else
+        var validPerLevel = new List<Tensor>(priors.PerLevel.Count);
+        long offset = 0;
+        foreach (var count in priors.CountsPerLevel)
         {
-            var validPerLevel = new List<Tensor>(priors.PerLevel.Count);
-            long offset = 0;
-            foreach (var count in priors.CountsPerLevel)
-            {
-                validPerLevel.Add(priors.PerLevel[validPerLevel.Count].index_select(0, valid.narrow(0, offset, count).nonzero().squeeze(1)));
-                offset += count;
-            }
-            using var result = Assigner.Assign(validPerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
-            var validIndex = valid.nonzero().squeeze(1);
-            labels = torch.full(n, ScalarConstants.MinusOne, dtype: ScalarType.Int64, device: valid.device).index_copy_(0, validIndex, result.AssignedLabels);
-            gtIndex = torch.zeros(n, dtype: ScalarType.Int64, device: valid.device).index_copy_(0, validIndex, result.AssignedGtIndex);
+            validPerLevel.Add(priors.PerLevel[validPerLevel.Count].index_select(0, valid.narrow(0, offset, count).nonzero().squeeze(1)));
+            offset += count;
         }
-        var positive = gtIndex.gt(ScalarConstants.Zero);
-        var matched = target.Boxes.shape[0] == 0
-            ? priors.All
-            : torch.where(positive.unsqueeze(1), target.Boxes.index_select(0, gtIndex.sub(ScalarConstants.One).clamp_min(ScalarConstants.Zero)), priors.All);
-        return new PriorAssignment(labels, matched);
-    }
-
-    /// <summary>IoU of each positive's decoded box with its ground truth (QFL/VFL targets).</summary>
-    protected override Tensor QualityTargets(TrainingBatch batch)
-    {
-        using var _ = torch.no_grad();
-        var decoded = BoxCoder.Decode(batch.PriorsPerImage().reshape(-1, 4), batch.BoxRegression().reshape(-1, 4));
-        return BoxOps.AlignedIoU(decoded, batch.MatchedBoxes.reshape(-1, 4)).reshape(batch.BatchSize, -1).mul_(batch.PositiveF);
+        using var result = Assigner.Assign(validPerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
+        using var ignored = PriorAssignment.Ignored.ToScalar();
+        var matches = torch.full(priors.All.shape[0], ignored, dtype: ScalarType.Int64, device: valid.device)
+            .index_copy_(0, valid.nonzero().squeeze(1), result.AssignedGtIndex.sub(ScalarConstants.One));
+        return PriorAssignment.FromMatches(matches, target, priors.All, NumClasses);
     }
 
     /// <summary>GIoU ×2 weighted by the centerness targets (normalised by their sum), and centerness BCE (by the positives).</summary>

@@ -37,7 +37,37 @@ public sealed record PriorSet(IReadOnlyList<Tensor> PerLevel, Tensor All, long[]
 /// <summary>What a detector's assigner decides for one image, over the N priors of all levels (level order).</summary>
 /// <param name="Labels">[N] int64: the class of positives, C for background, -1 for ignored priors.</param>
 /// <param name="MatchedBoxes">[N, 4]: the matched ground-truth box of positives; finite filler elsewhere.</param>
-public sealed record PriorAssignment(Tensor Labels, Tensor MatchedBoxes);
+public sealed record PriorAssignment(Tensor Labels, Tensor MatchedBoxes)
+{
+    /// <summary>Index of a background prior in <see cref="FromMatches"/>.</summary>
+    public const long Background = -1;
+    /// <summary>Index of an ignored prior in <see cref="FromMatches"/>.</summary>
+    public const long Ignored = -2;
+
+    /// <summary>
+    /// Labels and matched boxes from a ground-truth index per prior: i ≥ 0 takes gt i's class and box,
+    /// <see cref="Background"/> gives class C, <see cref="Ignored"/> label -1; non-positives keep their own
+    /// prior as a finite box target (no loss reads it).
+    /// </summary>
+    /// <param name="matches">[N] int64.</param>
+    /// <param name="target">The image's ground truth.</param>
+    /// <param name="priors">[N, 4] priors.</param>
+    /// <param name="numClasses">C.</param>
+    public static PriorAssignment FromMatches(Tensor matches, DetectionTarget target, Tensor priors, int numClasses)
+    {
+        using var background = numClasses.ToScalar();
+        using var ignored = Ignored.ToScalar();
+        var positive = matches.ge(ScalarConstants.Zero);
+        var fillerBoxes = priors.to(target.Boxes.dtype);
+        if (target.Boxes.shape[0] == 0)
+            return new PriorAssignment(torch.full_like(matches, background).masked_fill_(matches.eq(ignored), ScalarConstants.MinusOne), fillerBoxes);
+        var gtIndex = matches.clamp_min(ScalarConstants.Zero);
+        var labels = torch.where(positive, target.Labels.index_select(0, gtIndex), torch.full_like(matches, background))
+            .masked_fill_(matches.eq(ignored), ScalarConstants.MinusOne);
+        var boxes = torch.where(positive.unsqueeze(1), target.Boxes.index_select(0, gtIndex), fillerBoxes);
+        return new PriorAssignment(labels, boxes);
+    }
+}
 
 /// <summary>Everything a detector's own loss terms need for one batch; flattened tensors are in prior order.</summary>
 /// <param name="Outputs">The head's raw per-level outputs.</param>
@@ -154,8 +184,16 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     /// <summary>How the classification loss is normalised (Batch unless the detector's reference differs).</summary>
     protected virtual ClassificationNormalization Normalization => ClassificationNormalization.Batch;
 
-    /// <summary>[B, N] IoU-quality targets of positives (0 elsewhere) for QFL/VFL; computed only when the loss needs them.</summary>
-    protected abstract Tensor QualityTargets(TrainingBatch batch);
+    /// <summary>
+    /// [B, N] IoU-quality targets for QFL/VFL: the IoU of each positive's decoded box with its ground truth
+    /// (0 elsewhere); computed only when the loss needs them.
+    /// </summary>
+    protected virtual Tensor QualityTargets(TrainingBatch batch)
+    {
+        using var _ = torch.no_grad();
+        var decoded = DecodeBoxes(batch.PriorsPerImage().reshape(-1, 4), batch.BoxRegression().reshape(-1, 4));
+        return BoxOps.AlignedIoU(decoded, batch.MatchedBoxes.reshape(-1, 4)).reshape(batch.BatchSize, -1).mul_(batch.PositiveF);
+    }
 
     /// <summary>The detector's own loss terms after the classification term (box, centerness, ...).</summary>
     protected abstract IEnumerable<LossTerm> RegressionLosses(TrainingBatch batch);

@@ -86,22 +86,7 @@ public sealed class FcosDetector : DenseDetector
     protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid)
     {
         var index = Assigner.Assign(priors.All, priors.CountsPerLevel[0], priors.CountsPerLevel[^1], target.Boxes);
-        using var background = NumClasses.ToScalar();
-        var positive = index.ge(ScalarConstants.Zero);
-        if (target.Boxes.shape[0] == 0)
-            return new PriorAssignment(torch.full_like(index, background), priors.All.to(target.Boxes.dtype));
-        var safe = index.clamp_min(ScalarConstants.Zero);
-        var labels = torch.where(positive, target.Labels.index_select(0, safe), torch.full_like(index, background));
-        var matched = torch.where(positive.unsqueeze(1), target.Boxes.index_select(0, safe), priors.All.to(target.Boxes.dtype));
-        return new PriorAssignment(labels, matched);
-    }
-
-    /// <summary>IoU of each positive's decoded box with its ground truth (QFL/VFL targets).</summary>
-    protected override Tensor QualityTargets(TrainingBatch batch)
-    {
-        using var _ = torch.no_grad();
-        var decoded = BoxCoder.Decode(batch.PriorsPerImage().reshape(-1, 4), batch.BoxRegression().reshape(-1, 4));
-        return BoxOps.AlignedIoU(decoded, batch.MatchedBoxes.reshape(-1, 4)).reshape(batch.BatchSize, -1).mul_(batch.PositiveF);
+        return PriorAssignment.FromMatches(index, target, priors.All, NumClasses);
     }
 
     /// <summary>

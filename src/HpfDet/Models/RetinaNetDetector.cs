@@ -91,24 +91,7 @@ public sealed class RetinaNetDetector : DenseDetector
     protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid)
     {
         var matches = Assigner.Assign(priors.All, target.Boxes);
-        using var background = NumClasses.ToScalar();
-        using var ignored = MaxIoUAssigner.Ignored.ToScalar();
-        var positive = matches.ge(ScalarConstants.Zero);
-        var gtIndex = matches.clamp_min(ScalarConstants.Zero);
-        if (target.Boxes.shape[0] == 0)
-            return new PriorAssignment(torch.full_like(matches, background), priors.All);
-        var labels = torch.where(positive, target.Labels.index_select(0, gtIndex), torch.full_like(matches, background))
-            .masked_fill(matches.eq(ignored), ScalarConstants.MinusOne);
-        var matched = torch.where(positive.unsqueeze(1), target.Boxes.index_select(0, gtIndex), priors.All.to(target.Boxes.dtype));
-        return new PriorAssignment(labels, matched);
-    }
-
-    /// <summary>IoU of each positive's decoded box with its ground truth (QFL/VFL targets).</summary>
-    protected override Tensor QualityTargets(TrainingBatch batch)
-    {
-        using var _ = torch.no_grad();
-        var decoded = BoxCoder.Decode(batch.PriorsPerImage().reshape(-1, 4), batch.BoxRegression().reshape(-1, 4));
-        return BoxOps.AlignedIoU(decoded, batch.MatchedBoxes.reshape(-1, 4)).reshape(batch.BatchSize, -1).mul_(batch.PositiveF);
+        return PriorAssignment.FromMatches(matches, target, priors.All, NumClasses);
     }
 
     /// <summary>L1 on the encoded deltas of positives, per image / max(1, its positives), averaged over images.</summary>
