@@ -14,6 +14,7 @@ namespace HpfDet.Models;
 /// <param name="Backbone">ResNet options (depth, frozen stages, norm eval).</param>
 /// <param name="FpnChannels">FPN output channels, also the head's (torchvision: 256).</param>
 /// <param name="HeadConvs">Stacked convs per head branch (torchvision: 4).</param>
+/// <param name="HeadGroups">Null: torchvision's head without normalisation; set: GroupNorm groups after each stacked conv (the retinanet_resnet50_fpn_v2 head).</param>
 /// <param name="Anchors">Anchor generator (null: <see cref="AnchorGeneratorOptions.TorchvisionRetinaNet"/>).</param>
 /// <param name="Assigner">Matcher (IoU 0.5 / 0.4, low-quality matches).</param>
 /// <param name="BoxCoder">Box coder (null: <see cref="DeltaXYWHBoxCoderOptions.Torchvision"/>).</param>
@@ -23,6 +24,7 @@ public sealed record RetinaNetDetectorOptions(
     ResNetOptions? Backbone = null,
     int FpnChannels = 256,
     int HeadConvs = 4,
+    int? HeadGroups = null,
     AnchorGeneratorOptions? Anchors = null,
     MaxIoUAssignerOptions? Assigner = null,
     DeltaXYWHBoxCoderOptions? BoxCoder = null,
@@ -57,7 +59,7 @@ public sealed class RetinaNetDetector : DenseDetector
 
     /// <summary>RetinaNet from the registry's common options (unset values: torchvision's defaults; the head keeps the FPN's channels and has no GroupNorm).</summary>
     public RetinaNetDetector(DetectorBuildOptions o) : this(new RetinaNetDetectorOptions(o.NumClasses, o.Backbone.Options,
-        FpnChannels(o), o.HeadConvs ?? 4, Inference: (o.Inference ?? new()).Apply(new InferenceOptions(NmsIoU: 0.5))), o.ClassificationLoss, o.Backbone)
+        FpnChannels(o), o.HeadConvs ?? 4, o.HeadGroups, Inference: (o.Inference ?? new()).Apply(new InferenceOptions(NmsIoU: 0.5))), o.ClassificationLoss, o.Backbone)
     {
     }
 
@@ -75,7 +77,7 @@ public sealed class RetinaNetDetector : DenseDetector
         // torchvision's LastLevelP6P7 on P5: P6 = conv(P5), P7 = conv(ReLU(P6)).
         var neck = new Fpn(new FpnOptions(resnet.OutChannels, options.FpnChannels, NumOutputs: 5, ExtraConvsOnOutput: true, ReluBeforeExtraConvs: true));
         int anchors = new AnchorGenerator(options.Anchors ?? AnchorGeneratorOptions.TorchvisionRetinaNet()).NumAnchorsPerLocation;
-        var head = new RetinaNetHead(new RetinaNetHeadOptions(options.NumClasses, options.FpnChannels, options.HeadConvs, anchors));
+        var head = new RetinaNetHead(new RetinaNetHeadOptions(options.NumClasses, options.FpnChannels, options.HeadConvs, anchors, NormGroups: options.HeadGroups));
         return new DenseDetectorParts(options.NumClasses, resnet, neck, head, anchors, loss ?? new SigmoidFocalLoss(), options.Inference ?? new InferenceOptions(NmsIoU: 0.5));
     }
 

@@ -55,13 +55,13 @@ public static class DetectorFixtures
     /// re-drawn from it), so the weights do not depend on other tests using torch's global generator.
     /// <paramref name="kaimingHeadConvs"/> draws the head's stacked convs He-normal instead of torchvision's normal(0, 0.01).
     /// </summary>
-    public static RetinaNetDetector TinyRetinaNet(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0, bool kaimingHeadConvs = false)
+    public static RetinaNetDetector TinyRetinaNet(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0, bool kaimingHeadConvs = false, int? headGroups = null)
     {
         var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
             BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
         var backbone = new ResNet(backboneOptions);
         if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
-        var model = new RetinaNetDetector(new RetinaNetDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadConvs: 2), loss, backbone);
+        var model = new RetinaNetDetector(new RetinaNetDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadConvs: 2, HeadGroups: headGroups), loss, backbone);
         using var generator = new torch.Generator((ulong)seed);
         using (torch.no_grad())
         {

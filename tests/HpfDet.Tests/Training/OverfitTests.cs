@@ -41,13 +41,19 @@ public class FcosOverfitTests(ITestOutputHelper output)
         Assert.True(result.Coco.Stats[1] >= 0.9, $"AP50 after training is {result.Coco.Stats[1]:F3}");
     }
 
-    [Fact(Skip = "Open: in 120 iterations the box loss falls (0.70 → 0.29) but the classification does not learn (the positives' -log p stays ≈ 4.5, AP50 0); cause not yet found")]
-    public void SmallRetinaNetOverfitsAFewSyntheticImagesToAp50AboveNinetyPercent()
+    /// <remarks>
+    /// With torchvision's own head (no normalisation, normal(0, 0.01) stacked convs) the features reaching the
+    /// classifier shrink by about 4× per layer, and in 120 iterations the box loss fell but the classifier did
+    /// not learn (AP50 0); torchvision trains that head for ~90k iterations. The GroupNorm head of torchvision's
+    /// retinanet_resnet50_fpn_v2 (model.head_groups) keeps the scale, and is what this test trains.
+    /// </remarks>
+    [Fact]
+    public void SmallRetinaNetWithAGroupNormHeadOverfitsAFewSyntheticImagesToAp50AboveNinetyPercent()
     {
         var sw = Stopwatch.StartNew();
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
-        var model = DetectorFixtures.TinyRetinaNet(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0, kaimingHeadConvs: true);
-        var options = new TrainerOptions(Epochs: 120, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [100], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        var model = DetectorFixtures.TinyRetinaNet(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0, headGroups: 16);
+        var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
         trainer.Run();
         var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
