@@ -99,7 +99,7 @@ public static class AtssStepBenchmark
     /// for the weight gradient and for the input gradient of every trainable conv (the frozen stem and
     /// first stage need neither).
     /// </summary>
-    static double ConvFlopsOfTrainingStep(AtssDetector model, Tensor images)
+    static double ConvFlopsOfTrainingStep(DenseDetector model, Tensor images)
     {
         double forward = 0, backward = 0;
         var hooks = new List<Action>();

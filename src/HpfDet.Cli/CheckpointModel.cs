@@ -6,7 +6,7 @@ namespace HpfDet.Cli;
 /// <summary>Rebuilds a trained detector from a checkpoint and the configuration stored in it.</summary>
 public static class CheckpointModel
 {
-    public static (AtssDetector Model, RunConfig Config, IReadOnlyList<string> ClassNames) Load(string path)
+    public static (DenseDetector Model, RunConfig Config, IReadOnlyList<string> ClassNames) Load(string path)
     {
         var (info, tensors) = Checkpoint.Load(path);
         try

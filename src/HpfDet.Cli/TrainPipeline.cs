@@ -51,7 +51,7 @@ public static class TrainPipeline
         var evalDir = Path.Combine(runDir, "eval");
         Directory.CreateDirectory(evalDir);
         DetectionEvaluationResult? last = null;
-        EvaluationLog? Evaluate(Models.AtssDetector m, int epoch, int iteration)
+        EvaluationLog? Evaluate(Models.DenseDetector m, int epoch, int iteration)
         {
             if (val.Count == 0) return null;
             try

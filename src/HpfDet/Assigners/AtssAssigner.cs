@@ -6,9 +6,11 @@ namespace HpfDet.Assigners;
 
 /// <summary>Options of <see cref="AtssAssigner"/> (defaults are mmdetection v2's ATSS settings).</summary>
 /// <param name="TopK">Candidates per level and per gt: the TopK anchors with the nearest centres.</param>
-/// <param name="IgnoreIofThreshold">An anchor whose intersection with a crowd box, over the anchor's own area, exceeds this is ignored.</param>
+/// <param name="IgnoreIofThreshold">When positive, an anchor whose intersection with a crowd box, over the anchor's own area,
+/// exceeds this is taken out of the candidates and ignored (-1) unless it is positive for another gt; -1 (mmdetection's
+/// default) turns this off, and crowd boxes then only never get positives.</param>
 /// <param name="CenterInsideMargin">A candidate's centre must be farther than this (pixels) from every edge of the gt box.</param>
-public sealed record AtssAssignerOptions(int TopK = 9, double IgnoreIofThreshold = 0.5, double CenterInsideMargin = 0.01);
+public sealed record AtssAssignerOptions(int TopK = 9, double IgnoreIofThreshold = -1, double CenterInsideMargin = 0.01);
 
 /// <summary>
 /// Adaptive Training Sample Selection (Zhang et al., CVPR 2020), with mmdetection v2 ATSSAssigner semantics.
@@ -25,8 +27,9 @@ public sealed record AtssAssignerOptions(int TopK = 9, double IgnoreIofThreshold
 /// <item>an anchor positive for several gts goes to the gt with the highest IoU (ties: the lowest gt index,
 /// as torch.max); every other anchor is negative.</item>
 /// </list>
-/// Crowd gts (gtIsCrowd) never get positives; anchors whose IoF with any crowd box exceeds
-/// IgnoreIofThreshold are excluded from the candidates and marked ignore (-1).
+/// Crowd gts (gtIsCrowd) never get positives. With a positive IgnoreIofThreshold, anchors whose IoF with
+/// any crowd box exceeds it are excluded from the candidates and marked ignore (-1), unless positive for
+/// a gt (as mmdetection, where a later positive assignment overrides the ignore mark).
 /// Runs under no_grad, fully on the anchors' device, vectorised over gts, without host synchronisation.
 /// </summary>
 public sealed class AtssAssigner
@@ -102,7 +105,9 @@ public sealed class AtssAssigner
             : gtIsCrowd.to(@bool, device);
         var notCrowd = isCrowd.logical_not();                               // [G]
         var iofWithCrowd = BoxOps.PairwiseIoF(anchors, gtBoxes).masked_fill(notCrowd.unsqueeze(0), 0);
-        var ignored = iofWithCrowd.max(1).values.gt(Options.IgnoreIofThreshold); // [N]
+        var ignored = Options.IgnoreIofThreshold > 0
+            ? iofWithCrowd.max(1).values.gt(Options.IgnoreIofThreshold)     // [N]
+            : zeros(n, dtype: @bool, device: device);
         distances = distances.masked_fill(ignored.unsqueeze(1), Inf);
 
         // 3) per level, the k nearest anchors per gt (stable sort: deterministic tie order on every device)
@@ -144,7 +149,7 @@ public sealed class AtssAssigner
             .scatter(0, candidateIdxs, isPos.to(float32)).gt(0);           // [N, G]
         var positiveOverlaps = overlaps.masked_fill(positiveCells.logical_not(), -Inf);
         var (bestOverlap, bestGt) = positiveOverlaps.max(1);                // [N]
-        var positive = positiveCells.any(1).logical_and(ignored.logical_not());
+        var positive = positiveCells.any(1);
 
         var assignedGtIndex = where(positive, bestGt + 1, where(ignored, -1L, 0L));
         var assignedLabels = where(positive, gtLabels.index_select(0, bestGt),

@@ -12,7 +12,10 @@ namespace HpfDet.Losses;
 /// <param name="LabelWeights">[N_l] per-row weight multiplying every class of that row; null means 1.</param>
 /// <param name="SoftTargets">[N_l] quality target (IoU with the matched box) of positive rows, used by
 /// <see cref="QualityFocalLoss"/> and <see cref="VarifocalLoss"/>; ignored by the focal family.</param>
-public sealed record ClassificationLevelInput(Tensor Logits, Tensor Labels, Tensor? LabelWeights = null, Tensor? SoftTargets = null);
+/// <param name="LossScale">[N_l] factor applied to each row's loss and gradient only, never to the
+/// statistics (HPF's γ): per-image normalisation, e.g. torchvision RetinaNet's 1 / (B · max(1, positives
+/// of the row's image)) with a normaliser of 1. Null means 1.</param>
+public sealed record ClassificationLevelInput(Tensor Logits, Tensor Labels, Tensor? LabelWeights = null, Tensor? SoftTargets = null, Tensor? LossScale = null);
 
 /// <summary>
 /// A classification loss for dense detectors. It receives the inputs level by level (HPF needs the

@@ -11,7 +11,8 @@ internal readonly record struct PreparedLevel(
     Tensor Logits,          // [N, C]
     Tensor TargetMask,      // [N, C] bool, true at the target class of positive rows
     Tensor LabelsClamped,   // [N] int64 in [0, C-1] (background and ignore rows point at class C-1, masked out)
-    Tensor RowWeights,      // [N] logits dtype; ignore rows 0
+    Tensor RowWeights,      // [N] logits dtype; ignore rows 0 (what the statistics weigh)
+    Tensor LossWeights,     // [N] RowWeights times the input's LossScale (what the loss sums weigh)
     Tensor PositiveMask,    // [N] bool, labels in [0, C)
     Tensor? SoftTargets);   // [N] logits dtype or null
 
@@ -63,7 +64,7 @@ internal static class LossMath
         var prepared = new PreparedLevel[levels.Count];
         for (int l = 0; l < levels.Count; l++)
         {
-            var (logits, labels, weights, soft) = levels[l];
+            var (logits, labels, weights, soft, lossScale) = levels[l];
             if (logits.dim() != 2)
                 throw new ArgumentException($"{lossName}: level {l} logits have shape {Shape(logits)}; expected [N_l, C].", nameof(levels));
             if (logits.dtype != ScalarType.Float32 && logits.dtype != ScalarType.Float64)
@@ -80,6 +81,8 @@ internal static class LossMath
                 throw new ArgumentException($"{lossName}: level {l} label weights have shape {Shape(weights)} but logits have shape {Shape(logits)}; weights must be [N_l] with N_l = {n}.", nameof(levels));
             if (soft is not null && (soft.dim() != 1 || soft.shape[0] != n))
                 throw new ArgumentException($"{lossName}: level {l} soft targets have shape {Shape(soft)} but logits have shape {Shape(logits)}; soft targets must be [N_l] with N_l = {n}.", nameof(levels));
+            if (lossScale is not null && (lossScale.dim() != 1 || lossScale.shape[0] != n))
+                throw new ArgumentException($"{lossName}: level {l} loss scale has shape {Shape(lossScale)} but logits have shape {Shape(logits)}; it must be [N_l] with N_l = {n}.", nameof(levels));
             if (needsSoftTargets && soft is null)
                 throw new ArgumentException($"{lossName}: level {l} has no soft targets; this loss needs the IoU quality target [N_l] of every positive row.", nameof(levels));
             if (ShouldCheck(finiteCheck, logits) && n > 0 && !torch.isfinite(logits).all().item<bool>())
@@ -92,7 +95,8 @@ internal static class LossMath
             rowWeights = rowWeights.masked_fill(ignore, 0.0);
             var clamped = labels.clamp(0, numClasses - 1);
             var targetMask = clamped.unsqueeze(1).eq(torch.arange(numClasses, device: logits.device)).logical_and_(positive.unsqueeze(1));
-            prepared[l] = new PreparedLevel(logits, targetMask, clamped, rowWeights, positive, soft?.to(dtype));
+            var lossWeights = lossScale is null ? rowWeights : rowWeights.mul(lossScale.to(dtype));
+            prepared[l] = new PreparedLevel(logits, targetMask, clamped, rowWeights, lossWeights, positive, soft?.to(dtype));
         }
         return prepared;
     }
@@ -132,7 +136,7 @@ internal static class LossMath
     {
         using var _ = torch.no_grad();
         var x = level.Logits.detach();
-        var w = level.RowWeights;
+        var w = level.LossWeights;
         var oneMinusAlpha = alpha.neg().add_(1);
         // p^γ with a host exponent where one is known (a square for γ = 2), else with the device γ.
         Tensor Pow(Tensor b) => hostGamma switch { 2.0 => b.square(), { } g => b.pow(g), null => b.pow(gamma) };

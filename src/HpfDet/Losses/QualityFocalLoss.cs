@@ -43,7 +43,7 @@ public sealed class QualityFocalLoss : IClassificationLoss, IDisposable
         var target = level.TargetMask.to(x.dtype).mul_(level.SoftTargets!.unsqueeze(1));   // [N, C]
         var distance = target.sub(torch.sigmoid(x)).abs();
         var modulating = Options.Beta == 2.0 ? distance.square() : distance.pow(Options.Beta);
-        return LossMath.BceWithLogits(x, target).mul_(modulating).sum(1).mul_(level.RowWeights).sum();
+        return LossMath.BceWithLogits(x, target).mul_(modulating).sum(1).mul_(level.LossWeights).sum();
     }
 
     public void Dispose() => statistics.Dispose();

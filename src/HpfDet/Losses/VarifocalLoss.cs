@@ -45,7 +45,7 @@ public sealed class VarifocalLoss : IClassificationLoss, IDisposable
         var isPositive = target.gt(0);
         var negativeWeight = torch.sigmoid(x).sub(target).abs().pow(Options.Gamma).mul(Options.Alpha);
         var weight = torch.where(isPositive, target, negativeWeight);
-        return LossMath.BceWithLogits(x, target).mul_(weight).sum(1).mul_(level.RowWeights).sum();
+        return LossMath.BceWithLogits(x, target).mul_(weight).sum(1).mul_(level.LossWeights).sum();
     }
 
     public void Dispose() => statistics.Dispose();

@@ -25,12 +25,48 @@ public sealed record Detections(Tensor Boxes, Tensor Scores, Tensor Labels) : ID
     }
 }
 
-/// <summary>The losses of one training step; <see cref="Total"/> is what to back-propagate.</summary>
-/// <param name="Classification">The classification loss (focal, HPF, QFL or VFL), normalised by the positives.</param>
-/// <param name="Box">GIoU loss weighted by centerness targets, times its loss weight.</param>
-/// <param name="Centerness">Binary cross-entropy of the centerness, normalised by the positives.</param>
-/// <param name="NumPositives">Positive anchors over the batch (0-dim, on the device).</param>
-public sealed record DetectionLosses(Tensor Classification, Tensor Box, Tensor Centerness, Tensor NumPositives)
+/// <summary>One named loss term of a training step (0-dim, with a graph).</summary>
+public sealed record LossTerm(string Name, Tensor Value);
+
+/// <summary>
+/// The losses of one training step as named terms (classification first, then the detector's own:
+/// box, centerness, ...); <see cref="Total"/> is what to back-propagate. Logs, progress and plots show
+/// whatever terms a detector has.
+/// </summary>
+public sealed class DetectionLosses
 {
-    public Tensor Total => Classification.add(Box).add(Centerness);
+    /// <summary>Name of the classification term every detector has.</summary>
+    public const string ClassificationTerm = "classification";
+
+    /// <param name="terms">The terms, classification first; names are unique.</param>
+    /// <param name="numPositives">Positive priors over the batch (0-dim, on the device).</param>
+    public DetectionLosses(IReadOnlyList<LossTerm> terms, Tensor numPositives)
+    {
+        if (terms.Count == 0) throw new ArgumentException("A detector gives at least its classification loss.", nameof(terms));
+        var duplicate = terms.GroupBy(t => t.Name).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"Loss term '{duplicate.Key}' is given twice.", nameof(terms));
+        Terms = terms;
+        NumPositives = numPositives;
+    }
+
+    public IReadOnlyList<LossTerm> Terms { get; }
+    public Tensor NumPositives { get; }
+    public IEnumerable<string> Names => Terms.Select(t => t.Name);
+
+    /// <summary>A term by name.</summary>
+    public Tensor this[string name] => Terms.FirstOrDefault(t => t.Name == name)?.Value
+        ?? throw new KeyNotFoundException($"No loss term '{name}'; the terms are {string.Join(", ", Names)}.");
+
+    public Tensor Classification => this[ClassificationTerm];
+
+    /// <summary>Σ of the terms (0-dim).</summary>
+    public Tensor Total
+    {
+        get
+        {
+            var total = Terms[0].Value;
+            for (int i = 1; i < Terms.Count; i++) total = total.add(Terms[i].Value);
+            return total;
+        }
+    }
 }

@@ -26,7 +26,7 @@ public static class DetectionEvaluation
     /// Predicts every image of <paramref name="loader"/> (an unshuffled evaluation loader), maps boxes
     /// back to the original images and evaluates them. <paramref name="progress"/> gets (done, total) images.
     /// </summary>
-    public static DetectionEvaluationResult Run(AtssDetector model, DetectionDataset dataset, DataLoader loader, Action<int, int>? progress = null, CancellationToken cancellationToken = default)
+    public static DetectionEvaluationResult Run(DenseDetector model, DetectionDataset dataset, DataLoader loader, Action<int, int>? progress = null, CancellationToken cancellationToken = default)
     {
         var sw = Stopwatch.StartNew();
         var gt = GroundTruthOf(dataset);
@@ -37,7 +37,7 @@ public static class DetectionEvaluation
     }
 
     /// <summary>All detections of the loader's images, in original-image pixels, as COCO results.</summary>
-    public static CocoDetections Predict(AtssDetector model, DetectionDataset dataset, DataLoader loader, Action<int, int>? progress = null, CancellationToken cancellationToken = default)
+    public static CocoDetections Predict(DenseDetector model, DetectionDataset dataset, DataLoader loader, Action<int, int>? progress = null, CancellationToken cancellationToken = default)
     {
         bool wasTraining = model.training;
         model.eval();

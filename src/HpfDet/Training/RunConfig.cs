@@ -34,9 +34,9 @@ public sealed class DataConfig
 /// <summary>The detector.</summary>
 public sealed class ModelConfig
 {
-    /// <summary>atss-r18, atss-r34, atss-r50 or atss-r101.</summary>
+    /// <summary>A registered model name: family-depth (atss-r18, retinanet-r50, fcos-r18, ...; see <see cref="DetectorRegistry.Names"/>).</summary>
     public string Name { get; set; } = "atss-r18";
-    /// <summary>ImageNet ResNet-18 weights from the bundled ONNX file (atss-r18 only).</summary>
+    /// <summary>ImageNet ResNet-18 weights from the bundled ONNX file (r18 models).</summary>
     public bool Pretrained { get; set; } = true;
     /// <summary>Optional torchvision state dict (.pth/.safetensors) for the backbone.</summary>
     public string? BackboneWeights { get; set; }
@@ -45,7 +45,8 @@ public sealed class ModelConfig
     public int FpnChannels { get; set; } = 256;
     public int HeadChannels { get; set; } = 256;
     public int HeadConvs { get; set; } = 4;
-    public int HeadGroups { get; set; } = 32;
+    /// <summary>GroupNorm groups of the head; null: the detector's reference (ATSS 32, FCOS 16; RetinaNet has none).</summary>
+    public int? HeadGroups { get; set; }
 }
 
 /// <summary>The classification loss and its hyperparameters.</summary>
@@ -93,13 +94,13 @@ public sealed class TrainConfig
     public int LogEvery { get; set; } = 1;
 }
 
-/// <summary>Post-processing at test time.</summary>
+/// <summary>Post-processing at test time; null values take the detector's reference (score 0.05, top 1000, NMS 0.6 for ATSS/FCOS and 0.5 for RetinaNet, 100 per image).</summary>
 public sealed class TestConfig
 {
-    public double ScoreThreshold { get; set; } = 0.05;
-    public int PreNmsTopK { get; set; } = 1000;
-    public double NmsIou { get; set; } = 0.6;
-    public int MaxPerImage { get; set; } = 100;
+    public double? ScoreThreshold { get; set; }
+    public int? PreNmsTopK { get; set; }
+    public double? NmsIou { get; set; }
+    public int? MaxPerImage { get; set; }
 }
 
 /// <summary>
@@ -242,14 +243,14 @@ public sealed class RunConfig
     {
         void Require(bool ok, string key, string what) { if (!ok) throw new HpfDetException($"Configuration: '{key}' {what}."); }
         Require(Data.Format is "voc" or "coco" or "yolo" or "synthetic", "data.format", $"must be voc, coco, yolo or synthetic, not '{Data.Format}'");
-        Require(Model.Name is "atss-r18" or "atss-r34" or "atss-r50" or "atss-r101", "model.name", $"must be atss-r18, atss-r34, atss-r50 or atss-r101, not '{Model.Name}'");
+        Require(DetectorRegistry.IsKnown(Model.Name), "model.name", $"must be one of {string.Join(", ", DetectorRegistry.Names)}, not '{Model.Name}'");
         Require(Loss.Name is "fl" or "hpf" or "qfl" or "vfl", "loss.name", $"must be fl, hpf, qfl or vfl, not '{Loss.Name}'");
         Require(Loss.Scope is "per_level" or "all_levels", "loss.scope", $"must be per_level or all_levels, not '{Loss.Scope}'");
         Require(Train.Epochs >= 1, "train.epochs", "must be at least 1");
         Require(Train.Batch >= 1, "train.batch", "must be at least 1");
         Require(Train.Lr > 0, "train.lr", "must be positive");
         Require(Train.Scale >= 32 && Train.MaxSize >= Train.Scale, "train.scale", "must be at least 32 and at most train.max_size");
-        Require(Model.HeadChannels % Model.HeadGroups == 0, "model.head_channels", $"must be a multiple of model.head_groups ({Model.HeadGroups})");
+        Require(Model.HeadGroups is null || (Model.HeadGroups > 0 && Model.HeadChannels % Model.HeadGroups == 0), "model.head_channels", $"must be a multiple of model.head_groups ({Model.HeadGroups})");
         Require(Data.Workers >= 0, "data.workers", "must be 0 or more");
     }
 
@@ -265,10 +266,10 @@ public sealed class RunConfig
     };
 
     /// <summary>The detector this configuration names, with pretrained backbone weights when asked (and <paramref name="loadPretrained"/>).</summary>
-    public AtssDetector BuildDetector(int numClasses, bool loadPretrained = true)
+    public DenseDetector BuildDetector(int numClasses, bool loadPretrained = true)
     {
         Validate();
-        var depth = Model.Name switch { "atss-r34" => ResNetDepth.R34, "atss-r50" => ResNetDepth.R50, "atss-r101" => ResNetDepth.R101, _ => ResNetDepth.R18 };
+        var depth = DetectorRegistry.Parse(Model.Name).Depth;
         bool onnx = depth == ResNetDepth.R18 && Model.Pretrained && Model.BackboneWeights is null;
         var backboneOptions = new ResNetOptions(depth, Model.FrozenStages, Model.NormEval, onnx ? PretrainedWeights.ImageNetOnnxBlocksPerStage : null);
         var backbone = new ResNet(backboneOptions);
@@ -277,12 +278,14 @@ public sealed class RunConfig
             if (Model.BackboneWeights is { } weights) PretrainedWeights.LoadTorchvisionStateDict(backbone, weights);
             else if (onnx) PretrainedWeights.LoadResNet18Onnx(backbone);
         }
-        return new AtssDetector(new AtssDetectorOptions(numClasses, backboneOptions, Model.FpnChannels, Model.HeadChannels, Model.HeadConvs, Model.HeadGroups,
-            Inference: new AtssInferenceOptions(Test.ScoreThreshold, Test.PreNmsTopK, Test.NmsIou, Test.MaxPerImage)), BuildLoss(), backbone);
+        return DetectorRegistry.Build(Model.Name, new DetectorBuildOptions(numClasses, backbone, BuildLoss(),
+            Model.FpnChannels, Model.HeadChannels, Model.HeadConvs, Model.HeadGroups,
+            new InferenceOverrides(Test.ScoreThreshold, Test.PreNmsTopK, Test.NmsIou, Test.MaxPerImage)));
     }
 
     /// <summary>Input normalisation: the ONNX ResNet-18's BGR 0–255 convention, or ImageNet RGB for torchvision weights.</summary>
-    public ImageNormalization InputNormalization() => Model.Name == "atss-r18" && Model.BackboneWeights is null ? ImageNormalization.CaffeBgr : ImageNormalization.ImageNetRgb;
+    public ImageNormalization InputNormalization() =>
+        DetectorRegistry.Parse(Model.Name).Depth == ResNetDepth.R18 && Model.BackboneWeights is null ? ImageNormalization.CaffeBgr : ImageNormalization.ImageNetRgb;
 
     public TransformPipeline TrainTransforms() => TransformPipeline.ForTraining(
         new[] { Train.Scale }.Concat(Train.MultiScale).Distinct().Select(s => new ResizeScale(s, Math.Max(Train.MaxSize, s))).ToList(),

@@ -41,16 +41,16 @@ public sealed record TrainingResult(TrainingOutcome Outcome, int Epoch, int Iter
 public sealed class NonFiniteLossException(string message) : HpfDetException(message);
 
 /// <summary>
-/// Trains an <see cref="AtssDetector"/>: SGD with momentum, linear warm-up and step decay, optional
+/// Trains any <see cref="DenseDetector"/>: SGD with momentum, linear warm-up and step decay, optional
 /// gradient clipping, evaluation every N epochs, a JSONL log line per iteration, and atomic
 /// checkpoints (model, optimizer, position, RNG) from which <see cref="Resume"/> continues exactly.
 /// Writes only into its run folder; reports progress through events.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
-    readonly AtssDetector model;
+    readonly DenseDetector model;
     readonly DataLoader loader;
-    readonly Func<AtssDetector, int, int, EvaluationLog?>? evaluate;
+    readonly Func<DenseDetector, int, int, EvaluationLog?>? evaluate;
     readonly SgdMomentum optimizer;
     readonly LearningRateSchedule schedule;
     readonly IReadOnlyList<string> classNames;
@@ -80,8 +80,8 @@ public sealed class Trainer : IDisposable
     /// <param name="classNames">Stored in checkpoints.</param>
     /// <param name="evaluate">Called with (model, 1-based epoch, iteration) when an evaluation is due; null disables evaluation.</param>
     /// <param name="config">The run's configuration, stored in checkpoints so that eval/detect can rebuild the model.</param>
-    public Trainer(AtssDetector model, DataLoader trainLoader, TrainerOptions options, string runDirectory, IReadOnlyList<string> classNames,
-        Func<AtssDetector, int, int, EvaluationLog?>? evaluate = null, System.Text.Json.Nodes.JsonObject? config = null)
+    public Trainer(DenseDetector model, DataLoader trainLoader, TrainerOptions options, string runDirectory, IReadOnlyList<string> classNames,
+        Func<DenseDetector, int, int, EvaluationLog?>? evaluate = null, System.Text.Json.Nodes.JsonObject? config = null)
     {
         TorchRuntime.EnsureCorrectConvolutions();
         this.model = model;
@@ -190,13 +190,16 @@ public sealed class Trainer : IDisposable
         var targets = new DetectionTarget[batch.Count];
         for (int i = 0; i < batch.Count; i++) targets[i] = new DetectionTarget(batch.Boxes[i], batch.Labels[i], batch.Ignored[i]);
         double lr = schedule.At(iteration, epoch);
-        var losses = model.ComputeLosses(batch.Images, targets);
+        var sizes = batch.Meta.Select(m => (m.Height, m.Width)).ToArray();
+        var losses = model.ComputeLosses(batch.Images, targets, sizes);
         var total = losses.Total;
         // One read-back per step: the logged values, which also detect a diverged loss before any update.
-        var values = torch.stack([total, losses.Classification, losses.Box, losses.Centerness]).to(ScalarType.Float64).cpu().data<double>().ToArray();
+        var values = torch.stack(losses.Terms.Select(t => t.Value).Prepend(total).ToArray()).to(ScalarType.Float64).cpu().data<double>().ToArray();
+        var named = new Dictionary<string, double>();
+        for (int i = 0; i < losses.Terms.Count; i++) named[losses.Terms[i].Name] = values[i + 1];
         if (values.Any(v => !double.IsFinite(v)))
             throw new NonFiniteLossException(
-                $"The loss became {values[0]} at epoch {epoch + 1}, iteration {iteration + 1} (classification {values[1]}, box {values[2]}, centerness {values[3]}). " +
+                $"The loss became {values[0]} at epoch {epoch + 1}, iteration {iteration + 1} ({string.Join(", ", named.Select(kv => $"{kv.Key} {kv.Value}"))}). " +
                 $"Training stopped before updating the weights; the last good checkpoint is {(File.Exists(lastCheckpoint) ? lastCheckpoint : "not written yet")}. " +
                 "Lower the learning rate (--lr), lengthen the warm-up, or enable gradient clipping (--set train.grad_clip=35).");
         optimizer.ZeroGrad();
@@ -209,7 +212,7 @@ public sealed class Trainer : IDisposable
         double seconds = sw.Elapsed.TotalSeconds;
         using var process = Process.GetCurrentProcess();
         return new IterationLog(epoch + 1, iteration, epochIteration, IterationsPerEpoch,
-            values[0], values[1], values[2], values[3], lr,
+            values[0], named, lr,
             stats?.Gamma ?? [], stats?.Alpha ?? [], stats?.Positives ?? [], stats?.MeanNegLogP ?? [],
             batch.Count / Math.Max(seconds, 1e-9), process.WorkingSet64, DisposeScopeManager.Statistics.ThreadTotalLiveCount, gradNorm);
     }

@@ -9,9 +9,7 @@ namespace HpfDet.Training;
 /// <param name="EpochIteration">1-based iteration within the epoch.</param>
 /// <param name="IterationsPerEpoch">Iterations in one epoch.</param>
 /// <param name="Loss">Total loss.</param>
-/// <param name="LossClassification">Classification loss (focal, HPF, QFL or VFL).</param>
-/// <param name="LossBox">GIoU box loss (weighted).</param>
-/// <param name="LossCenterness">Centerness BCE.</param>
+/// <param name="Losses">Each loss term by name, as the detector names them ("classification" first, then e.g. "box", "centerness").</param>
 /// <param name="LearningRate">Learning rate used for this step.</param>
 /// <param name="Gamma">Per-level γ used by the classification loss (P3..P7).</param>
 /// <param name="Alpha">Per-level α.</param>
@@ -23,7 +21,7 @@ namespace HpfDet.Training;
 /// <param name="GradNorm">Total gradient norm before clipping, where computed.</param>
 public sealed record IterationLog(
     int Epoch, int Iteration, int EpochIteration, int IterationsPerEpoch,
-    double Loss, double LossClassification, double LossBox, double LossCenterness, double LearningRate,
+    double Loss, IReadOnlyDictionary<string, double> Losses, double LearningRate,
     double[] Gamma, double[] Alpha, long[] Positives, double[] MeanNegLogP,
     double ImagesPerSecond, long ResidentMemoryBytes, long LiveTensors, double? GradNorm)
 {

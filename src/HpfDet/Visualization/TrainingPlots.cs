@@ -72,13 +72,10 @@ public static class TrainingPlots
     static string WriteLoss(IReadOnlyList<IterationLog> iterations, double[] xs, int window, string path)
     {
         var plot = PlotSeries.NewPlot();
-        (string Name, Func<IterationLog, double> Value)[] series =
-        [
-            ("total", r => r.Loss),
-            ("classification", r => r.LossClassification),
-            ("box", r => r.LossBox),
-            ("centerness", r => r.LossCenterness),
-        ];
+        // The total, then every term the detector logged (in the order of the first iteration).
+        var terms = iterations.Count > 0 ? iterations[0].Losses.Keys.ToList() : [];
+        var series = terms.Select(name => (Name: name, Value: (Func<IterationLog, double>)(r => r.Losses.TryGetValue(name, out var v) ? v : double.NaN)))
+            .Prepend(("total", r => r.Loss)).ToArray();
         for (var s = 0; s < series.Length; s++)
             PlotSeries.AddRawAndSmoothed(plot, xs, iterations.Select(series[s].Value).ToArray(), PlotSeries.ColorAt(s), series[s].Name, window);
         Label(plot, $"Loss (thin: per iteration; thick: moving average of {window})", "loss");

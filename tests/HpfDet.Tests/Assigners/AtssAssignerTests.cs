@@ -192,7 +192,7 @@ public class AtssAssignerTests
         // IoF with the crowd box (intersection / anchor area 400): anchor 15 [20,20,40,40] → 1 > 0.5: ignore;
         // anchors 11 [20,10,40,30] and 14 [10,20,30,40] → 200/400 = 0.5, not > 0.5; anchor 10 → 0.25.
         // gt 1's candidates don't include anchor 15, so its positives are unchanged: 5, 6, 9, 10 → index value 2.
-        var result = new AtssAssigner().Assign(
+        var result = new AtssAssigner(new AtssAssignerOptions(IgnoreIofThreshold: 0.5)).Assign(
             [Grid4x4()], Boxes(20, 20, 40, 40, 0, 0, 30, 30), tensor(new long[] { 0, 1 }), NumClasses,
             gtIsCrowd: tensor(new[] { true, false }));
         Assert.Equal(Expected(16, 0, (5, 2), (6, 2), (9, 2), (10, 2), (15, -1)), Longs(result.AssignedGtIndex));
@@ -204,10 +204,37 @@ public class AtssAssignerTests
     public void OnlyCrowdGtsGiveNoPositive()
     {
         using var scope = NewDisposeScope();
-        var result = new AtssAssigner().Assign(
+        var result = new AtssAssigner(new AtssAssignerOptions(IgnoreIofThreshold: 0.5)).Assign(
             [Grid4x4()], Boxes(0, 0, 20, 20), tensor(new long[] { 0 }), NumClasses, gtIsCrowd: tensor(new[] { true }));
         // Only anchor 5 [0,0,20,20] has IoF > 0.5 with the crowd box (1); its neighbours have 0.5 at most.
         Assert.Equal(Expected(16, 0, (5, -1)), Longs(result.AssignedGtIndex));
+    }
+
+    [Fact]
+    public void ByDefaultCrowdBoxesGetNoPositivesAndIgnoreNothing()
+    {
+        using var scope = NewDisposeScope();
+        // mmdetection's default ignore_iof_thr = -1: the crowd box [20,20,40,40] only never gets positives;
+        // anchor 15, inside it, stays negative; gt 1's positives are 5, 6, 9, 10 as in the crowd case above.
+        var result = new AtssAssigner().Assign(
+            [Grid4x4()], Boxes(20, 20, 40, 40, 0, 0, 30, 30), tensor(new long[] { 0, 1 }), NumClasses,
+            gtIsCrowd: tensor(new[] { true, false }));
+        Assert.Equal(Expected(16, 0, (5, 2), (6, 2), (9, 2), (10, 2)), Longs(result.AssignedGtIndex));
+    }
+
+    [Fact]
+    public void APositiveIsNotOverriddenByAnIgnoreRegion()
+    {
+        using var scope = NewDisposeScope();
+        // TopK 16 makes every anchor a candidate, the ignored one too. gt 1 = [0,0,20,20] has IoU 1 with
+        // anchor 5 and 0 with every other (they only touch it): mean 1/16, unbiased std
+        // sqrt(((15/16)² + 15·(1/16)²)/15) = 0.25, threshold 0.3125 → anchor 5 positive (centre 10 px inside).
+        // The crowd box [0,0,20,20] gives anchor 5 IoF 1 > 0.5, but a positive stays positive (mmdetection).
+        var result = new AtssAssigner(new AtssAssignerOptions(TopK: 16, IgnoreIofThreshold: 0.5)).Assign(
+            [Grid4x4()], Boxes(0, 0, 20, 20, 0, 0, 20, 20), tensor(new long[] { 0, 1 }), NumClasses,
+            gtIsCrowd: tensor(new[] { true, false }));
+        Assert.Equal(Expected(16, 0, (5, 2)), Longs(result.AssignedGtIndex));
+        Assert.Equal(Expected(16, NumClasses, (5, 1)), Longs(result.AssignedLabels));
     }
 
     [Fact]

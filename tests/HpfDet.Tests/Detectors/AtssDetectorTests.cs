@@ -20,8 +20,8 @@ public class AtssDetectorTests
             // ceil(H / stride) for the stride-2 convs with padding: 128 -> 16, 8, 4, 2, 1; 96 -> 12, 6, 3, 2, 1.
             long h = (long)Math.Ceiling(128.0 / strides[l]), w = (long)Math.Ceiling(96.0 / strides[l]);
             Assert.Equal([2L, 3, h, w], outputs.ClassLogits[l].shape);
-            Assert.Equal([2L, 4, h, w], outputs.BoxDeltas[l].shape);
-            Assert.Equal([2L, 1, h, w], outputs.Centerness[l].shape);
+            Assert.Equal([2L, 4, h, w], outputs.BoxRegression[l].shape);
+            Assert.Equal([2L, 1, h, w], outputs["centerness"][l].shape);
         }
         // Classifier bias initialised to the prior 0.01: every initial score is close to it.
         var p = torch.sigmoid(outputs.ClassLogits[0]).mean().item<float>();
@@ -35,8 +35,9 @@ public class AtssDetectorTests
         var model = DetectorFixtures.TinyAtss(numClasses: 3);
         var empty = new DetectionTarget(torch.zeros(0, 4), torch.zeros(0, dtype: ScalarType.Int64));
         var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64), [empty]);
-        Assert.Equal(0.0f, losses.Box.item<float>());
-        Assert.Equal(0.0f, losses.Centerness.item<float>());
+        Assert.Equal(["classification", "box", "centerness"], losses.Names.ToArray());
+        Assert.Equal(0.0f, losses["box"].item<float>());
+        Assert.Equal(0.0f, losses["centerness"].item<float>());
         Assert.Equal(0.0f, losses.NumPositives.item<float>());
         var cls = losses.Classification.item<float>();
         Assert.True(cls > 0 && float.IsFinite(cls));
@@ -53,7 +54,7 @@ public class AtssDetectorTests
             var target = new DetectionTarget(torch.tensor(new float[] { 10, 12, 50, 60 }).reshape(1, 4), torch.tensor(new long[] { 2 }));
             var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64), [target]);
             Assert.True(losses.NumPositives.item<float>() >= 1);
-            foreach (var v in new[] { losses.Classification, losses.Box, losses.Centerness })
+            foreach (var v in losses.Terms.Select(t => t.Value))
                 Assert.True(float.IsFinite(v.item<float>()) && v.item<float>() > 0, $"{loss.Name}: {v.item<float>()}");
             losses.Total.backward();
         }

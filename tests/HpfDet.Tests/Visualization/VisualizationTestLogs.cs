@@ -20,8 +20,8 @@ static class VisualizationTestLogs
             var negLogP = new[] { 1 - 0.5 * t, 1.1 - 0.5 * t, 1.2, 1.3, i % 7 == 0 ? double.NaN : 1.4 };
             list.Add(new IterationLog(
                 Epoch: 1 + (i - 1) / 10, Iteration: i, EpochIteration: 1 + (i - 1) % 10, IterationsPerEpoch: 10,
-                Loss: lossScale * (2.0 - t + 0.1 * Math.Sin(i)), LossClassification: lossScale * (1.0 - 0.5 * t), LossBox: 0.6 - 0.3 * t,
-                LossCenterness: 0.4 + 0.01 * Math.Cos(i), LearningRate: i < 10 ? 0.01 * i / 10 : 0.01,
+                Loss: lossScale * (2.0 - t + 0.1 * Math.Sin(i)), Losses: new Dictionary<string, double> { ["classification"] = lossScale * (1.0 - 0.5 * t), ["box"] = 0.6 - 0.3 * t,
+                    ["centerness"] = 0.4 + 0.01 * Math.Cos(i) }, LearningRate: i < 10 ? 0.01 * i / 10 : 0.01,
                 Gamma: gamma, Alpha: [0.25, 0.25, 0.3, 0.35, 0.4], Positives: positives, MeanNegLogP: negLogP,
                 ImagesPerSecond: 12, ResidentMemoryBytes: 1L << 30, LiveTensors: 100, GradNorm: null));
         }

@@ -23,12 +23,6 @@ public sealed record AtssHeadOptions(
     int AnchorsPerLocation = 1,
     double PriorProbability = 0.01);
 
-/// <summary>Raw per-level outputs of a dense head.</summary>
-/// <param name="ClassLogits">Per level [B, A·C, H, W].</param>
-/// <param name="BoxDeltas">Per level [B, A·4, H, W], already multiplied by the level's scale.</param>
-/// <param name="Centerness">Per level [B, A, H, W] logits.</param>
-public sealed record DenseHeadOutputs(Tensor[] ClassLogits, Tensor[] BoxDeltas, Tensor[] Centerness);
-
 /// <summary>
 /// The ATSS head: a classification branch and a regression branch of stacked 3×3 conv + GroupNorm +
 /// ReLU shared across levels; a 3×3 classifier, a 3×3 box-delta regressor with a learnable scale per
@@ -44,6 +38,9 @@ public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
     readonly ParameterList scales = new();
 
     public AtssHeadOptions Options { get; }
+
+    /// <summary>Name of the centerness output in <see cref="DenseHeadOutputs.Extra"/>.</summary>
+    public const string CenternessTerm = "centerness";
 
     public AtssHead(AtssHeadOptions options) : base(nameof(AtssHead))
     {
@@ -107,6 +104,6 @@ public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
             reg[l] = atss_reg.call(r).mul(scales[l]);
             ctr[l] = atss_centerness.call(r);
         }
-        return new DenseHeadOutputs(cls, reg, ctr);
+        return new DenseHeadOutputs(cls, reg, new Dictionary<string, Tensor[]> { [AtssHead.CenternessTerm] = ctr });
     }
 }

@@ -1,0 +1,377 @@
+using HpfDet.Boxes;
+using HpfDet.Losses;
+using HpfDet.Models.Backbones;
+using HpfDet.Models.Necks;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Models;
+
+/// <summary>Post-processing of <see cref="DenseDetector.Predict(Tensor, IReadOnlyList{ValueTuple{int, int}})"/> (torchvision's and mmdetection's defaults but for the NMS IoU, which each detector sets).</summary>
+/// <param name="ScoreThreshold">Candidates need a candidate score (<see cref="DenseDetector.CandidateScores"/>) above this.</param>
+/// <param name="PreNmsTopK">Candidates kept per level, by candidate score.</param>
+/// <param name="NmsIoU">Class-aware NMS IoU threshold.</param>
+/// <param name="MaxDetections">Detections kept per image.</param>
+public sealed record InferenceOptions(double ScoreThreshold = 0.05, int PreNmsTopK = 1000, double NmsIoU = 0.6, int MaxDetections = 100);
+
+/// <summary>How the classification loss is normalised.</summary>
+public enum ClassificationNormalization
+{
+    /// <summary>Σ over the batch / max(1, positives of the batch) (mmdetection, torchvision FCOS).</summary>
+    Batch,
+    /// <summary>Per image Σ / max(1, positives of that image), then the mean over images (torchvision RetinaNet).</summary>
+    PerImage,
+}
+
+/// <summary>The priors of every level for one batch shape.</summary>
+/// <param name="PerLevel">Per level [H_l·W_l·A, 4] boxes (anchors; for point-based detectors, boxes centred on the points).</param>
+/// <param name="All">[N, 4], the levels concatenated.</param>
+/// <param name="CountsPerLevel">N_l = H_l·W_l·A per level.</param>
+/// <param name="FeatureSizes">(H_l, W_l) per level.</param>
+public sealed record PriorSet(IReadOnlyList<Tensor> PerLevel, Tensor All, long[] CountsPerLevel, IReadOnlyList<(int H, int W)> FeatureSizes)
+{
+    /// <summary>Index of the first prior of level l in <see cref="All"/>.</summary>
+    public long Offset(int level) => CountsPerLevel.Take(level).Sum();
+}
+
+/// <summary>What a detector's assigner decides for one image, over the N priors of all levels (level order).</summary>
+/// <param name="Labels">[N] int64: the class of positives, C for background, -1 for ignored priors.</param>
+/// <param name="MatchedBoxes">[N, 4]: the matched ground-truth box of positives; finite filler elsewhere.</param>
+public sealed record PriorAssignment(Tensor Labels, Tensor MatchedBoxes);
+
+/// <summary>Everything a detector's own loss terms need for one batch; flattened tensors are in prior order.</summary>
+/// <param name="Outputs">The head's raw per-level outputs.</param>
+/// <param name="Priors">The priors.</param>
+/// <param name="Labels">[B, N] int64 (C background, -1 ignore).</param>
+/// <param name="MatchedBoxes">[B, N, 4].</param>
+/// <param name="Positive">[B, N] bool.</param>
+/// <param name="PositiveF">[B, N] in the outputs' dtype (1 for positives).</param>
+/// <param name="PositivesPerImage">[B] positives of each image, outputs' dtype.</param>
+/// <param name="NumPositives">0-dim positives of the batch.</param>
+/// <param name="Normalizer">0-dim max(1, positives of the batch).</param>
+/// <param name="ImageSizes">(H, W) of each image's content inside the padded batch.</param>
+public sealed record TrainingBatch(
+    DenseHeadOutputs Outputs, PriorSet Priors, Tensor Labels, Tensor MatchedBoxes, Tensor Positive, Tensor PositiveF,
+    Tensor PositivesPerImage, Tensor NumPositives, Tensor Normalizer, IReadOnlyList<(int H, int W)> ImageSizes)
+{
+    public long BatchSize => Labels.shape[0];
+    public long NumPriors => Labels.shape[1];
+
+    /// <summary>The box regression as [B, N, 4].</summary>
+    public Tensor BoxRegression() => DenseHeadOutputs.Flatten(Outputs.BoxRegression, 4);
+
+    /// <summary>An extra head output as [B, N, K].</summary>
+    public Tensor Extra(string name, int valuesPerPrior) => DenseHeadOutputs.Flatten(Outputs[name], valuesPerPrior);
+
+    /// <summary>The priors repeated per image, [B, N, 4].</summary>
+    public Tensor PriorsPerImage() => Priors.All.unsqueeze(0).expand(BatchSize, NumPriors, 4);
+
+    /// <summary>
+    /// Per image Σ of <paramref name="perPrior"/> [B, N] (already zero off the terms' priors) divided by
+    /// max(1, that image's positives), averaged over images: torchvision RetinaNet's normalisation.
+    /// </summary>
+    public Tensor PerImageMean(Tensor perPrior) =>
+        perPrior.sum(1).div(PositivesPerImage.clamp_min(1.0)).mean();
+}
+
+/// <summary>One level of one image at inference, flattened: M = H·W·A rows in (y, x, anchor) order.</summary>
+/// <param name="Level">Pyramid level index (0 = P3).</param>
+/// <param name="ClassLogits">[M, C].</param>
+/// <param name="BoxRegression">[M, 4].</param>
+/// <param name="Extra">The head's extra outputs by name, [M, K].</param>
+/// <param name="Priors">[M, 4].</param>
+public sealed record LevelPrediction(int Level, Tensor ClassLogits, Tensor BoxRegression, IReadOnlyDictionary<string, Tensor> Extra, Tensor Priors);
+
+/// <summary>The parts every dense detector is composed of.</summary>
+/// <param name="NumClasses">Object classes C.</param>
+/// <param name="Backbone">The backbone (C3–C5).</param>
+/// <param name="Neck">The FPN (P3–P7).</param>
+/// <param name="Head">The head: FPN levels → <see cref="DenseHeadOutputs"/>.</param>
+/// <param name="PriorsPerLocation">Priors (anchors) per feature location A.</param>
+/// <param name="ClassificationLoss">The classification loss (focal loss, HPF, QFL, VFL); it sees the levels.</param>
+/// <param name="Inference">Post-processing.</param>
+public sealed record DenseDetectorParts(
+    int NumClasses, ResNet Backbone, Fpn Neck, nn.Module<Tensor[], DenseHeadOutputs> Head, int PriorsPerLocation,
+    IClassificationLoss ClassificationLoss, InferenceOptions Inference);
+
+/// <summary>
+/// The one seam of dense (one-stage) detectors: backbone → FPN → head, priors per level, per-image
+/// assignment, the per-level classification inputs (the single place where the classification loss,
+/// and so HPF, sees the pyramid levels), the normaliser, and at inference multi-level decoding, score
+/// threshold, top-k per level, class-aware batched NMS and detections per image. A detector subclass
+/// holds only what is its own: its priors, its assignment rule, its box coder and regression terms,
+/// and how it scores candidates.
+/// </summary>
+public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
+{
+    readonly ResNet backbone;
+    readonly Fpn neck;
+    readonly nn.Module<Tensor[], DenseHeadOutputs> head;
+
+    /// <param name="name">Module name (the detector family, e.g. "atss").</param>
+    /// <param name="parts">The composed parts.</param>
+    protected DenseDetector(string name, DenseDetectorParts parts) : base(name)
+    {
+        TorchRuntime.EnsureCorrectConvolutions();
+        if (parts.NumClasses < 1) throw new ArgumentOutOfRangeException(nameof(parts), $"NumClasses must be >= 1, got {parts.NumClasses}.");
+        NumClasses = parts.NumClasses;
+        PriorsPerLocation = parts.PriorsPerLocation;
+        ClassificationLoss = parts.ClassificationLoss;
+        Inference = parts.Inference;
+        backbone = parts.Backbone;
+        neck = parts.Neck;
+        head = parts.Head;
+        RegisterComponents();
+    }
+
+    /// <summary>The detector family's registry name ("atss", "retinanet", "fcos", ...).</summary>
+    public abstract string Family { get; }
+    public int NumClasses { get; }
+    public int PriorsPerLocation { get; }
+    public IClassificationLoss ClassificationLoss { get; }
+    public InferenceOptions Inference { get; }
+    public ResNet Backbone => backbone;
+    public Fpn Neck => neck;
+    public nn.Module<Tensor[], DenseHeadOutputs> Head => head;
+
+    // ----- what each detector defines -----
+
+    /// <summary>The priors of every level: per level [H·W·A, 4] float32 boxes in (y, x, anchor) order.</summary>
+    protected abstract IReadOnlyList<Tensor> GeneratePriors(IReadOnlyList<(int H, int W)> featureSizes, Device device);
+
+    /// <summary>
+    /// Per level [H·W·A] bool: priors on locations that cover the image's content, for detectors that
+    /// exclude priors on batch padding from assignment (mmdetection's valid flags); null means all are valid.
+    /// </summary>
+    protected virtual IReadOnlyList<Tensor>? ValidPriors(IReadOnlyList<(int H, int W)> featureSizes, (int H, int W) imageSize, Device device) => null;
+
+    /// <summary>Assigns one image's ground truth to the priors (runs without gradient).</summary>
+    /// <param name="priors">The priors.</param>
+    /// <param name="target">The image's ground truth, on the priors' device.</param>
+    /// <param name="valid">[N] bool from <see cref="ValidPriors"/>, or null.</param>
+    protected abstract PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid);
+
+    /// <summary>How the classification loss is normalised (Batch unless the detector's reference differs).</summary>
+    protected virtual ClassificationNormalization Normalization => ClassificationNormalization.Batch;
+
+    /// <summary>[B, N] IoU-quality targets of positives (0 elsewhere) for QFL/VFL; computed only when the loss needs them.</summary>
+    protected abstract Tensor QualityTargets(TrainingBatch batch);
+
+    /// <summary>The detector's own loss terms after the classification term (box, centerness, ...).</summary>
+    protected abstract IEnumerable<LossTerm> RegressionLosses(TrainingBatch batch);
+
+    /// <summary>Boxes from priors [K, 4] and box regression [K, 4] (the detector's box coder) → [K, 4].</summary>
+    public abstract Tensor DecodeBoxes(Tensor priors, Tensor regression);
+
+    /// <summary>[M, C] scores that the threshold and top-k select candidates by (default: sigmoid of the logits).</summary>
+    protected internal virtual Tensor CandidateScores(LevelPrediction level) => level.ClassLogits.sigmoid();
+
+    /// <summary>[M] factor the selected candidates' scores are multiplied by before NMS (ATSS: centerness), or null.</summary>
+    protected internal virtual Tensor? ScoreFactor(LevelPrediction level) => null;
+
+    // ----- what every detector shares -----
+
+    /// <summary>Raw head outputs for a normalised image batch [B, 3, H, W].</summary>
+    public override DenseHeadOutputs forward(Tensor images) => head.call(neck.call(backbone.call(images)));
+
+    /// <summary>The priors for the feature sizes of a batch.</summary>
+    public PriorSet Priors(IReadOnlyList<(int H, int W)> featureSizes, Device device)
+    {
+        var perLevel = GeneratePriors(featureSizes, device);
+        return new PriorSet(perLevel, perLevel.Count == 1 ? perLevel[0] : torch.cat(perLevel.ToArray(), 0), perLevel.Select(p => p.shape[0]).ToArray(), featureSizes);
+    }
+
+    static (int H, int W)[] FeatureSizes(DenseHeadOutputs outputs) =>
+        outputs.ClassLogits.Select(t => ((int)t.shape[2], (int)t.shape[3])).ToArray();
+
+    /// <summary>
+    /// The training losses of a batch: the classification term (through <see cref="ClassificationLoss"/>,
+    /// level by level) and the detector's own terms. Assignment runs without gradient; nothing here reads
+    /// a value back to the host.
+    /// </summary>
+    /// <param name="images">[B, 3, H, W] normalised images.</param>
+    /// <param name="targets">B ground truths in the input frame.</param>
+    /// <param name="imageSizes">(H, W) of each image's content inside the padded batch; null means the batch size.</param>
+    public DetectionLosses ComputeLosses(Tensor images, IReadOnlyList<DetectionTarget> targets, IReadOnlyList<(int H, int W)>? imageSizes = null)
+    {
+        long batchSize = images.shape[0];
+        if (targets.Count != batchSize)
+            throw new ArgumentException($"ComputeLosses: {targets.Count} targets for a batch of {batchSize} images.", nameof(targets));
+        if (imageSizes is not null && imageSizes.Count != batchSize)
+            throw new ArgumentException($"ComputeLosses: {imageSizes.Count} image sizes for a batch of {batchSize} images.", nameof(imageSizes));
+        var sizes = imageSizes ?? Enumerable.Repeat(((int)images.shape[2], (int)images.shape[3]), (int)batchSize).ToArray();
+        return ComputeLosses(forward(images), targets, sizes);
+    }
+
+    /// <summary>The training losses from head outputs already computed (see the other overload).</summary>
+    public DetectionLosses ComputeLosses(DenseHeadOutputs outputs, IReadOnlyList<DetectionTarget> targets, IReadOnlyList<(int H, int W)> imageSizes)
+    {
+        int c = NumClasses;
+        var device = outputs.ClassLogits[0].device;
+        var dtype = outputs.ClassLogits[0].dtype;
+        var featureSizes = FeatureSizes(outputs);
+        var priors = Priors(featureSizes, device);
+        int batchSize = targets.Count;
+
+        Tensor labels, matched;                                                         // [B, N], [B, N, 4]
+        using (torch.no_grad())
+        {
+            var labelList = new Tensor[batchSize];
+            var matchedList = new Tensor[batchSize];
+            for (int b = 0; b < batchSize; b++)
+            {
+                var t = targets[b];
+                var onDevice = new DetectionTarget(t.Boxes.to(device), t.Labels.to(device), t.IsCrowd?.to(device));
+                var validLevels = ValidPriors(featureSizes, imageSizes[b], device);
+                var valid = validLevels is null ? null : torch.cat(validLevels.ToArray(), 0);
+                var assignment = Assign(priors, onDevice, valid);
+                labelList[b] = assignment.Labels;
+                matchedList[b] = assignment.MatchedBoxes.to(dtype);
+            }
+            labels = torch.stack(labelList);
+            matched = torch.stack(matchedList);
+        }
+        var positive = labels.ge(0).logical_and(labels.lt(c));
+        var positiveF = positive.to(dtype);
+        var perImage = positiveF.sum(1);
+        var numPositives = perImage.sum();
+        var batch = new TrainingBatch(outputs, priors, labels, matched, positive, positiveF, perImage, numPositives,
+            numPositives.clamp_min(1.0), imageSizes);
+
+        var terms = new List<LossTerm> { new(DetectionLosses.ClassificationTerm, ClassificationTerm(batch)) };
+        terms.AddRange(RegressionLosses(batch));
+        return new DetectionLosses(terms, numPositives);
+    }
+
+    /// <summary>
+    /// The classification loss: per level, the rows of every image of that level ([B·H·W·A, C] logits,
+    /// labels, soft targets), normalised as <see cref="Normalization"/> says.
+    /// </summary>
+    Tensor ClassificationTerm(TrainingBatch batch)
+    {
+        int c = NumClasses;
+        long batchSize = batch.BatchSize;
+        var soft = ClassificationLoss is QualityFocalLoss or VarifocalLoss ? QualityTargets(batch) : null;
+        Tensor? scale = null;
+        Tensor? normalizer = batch.Normalizer;
+        if (Normalization == ClassificationNormalization.PerImage)
+        {
+            // Σ_b (1/B) Σ_rows∈b ℓ / max(1, n_b): a per-row factor, with a normaliser of 1.
+            scale = batch.PositivesPerImage.clamp_min(1.0).mul(batchSize).reciprocal().unsqueeze(1).expand(batchSize, batch.NumPriors);
+            normalizer = torch.ones_like(batch.Normalizer);
+        }
+        var levels = new List<ClassificationLevelInput>(batch.Outputs.NumLevels);
+        long offset = 0;
+        for (int l = 0; l < batch.Outputs.NumLevels; l++)
+        {
+            long n = batch.Priors.CountsPerLevel[l];
+            levels.Add(new ClassificationLevelInput(
+                batch.Outputs.ClassLogits[l].permute(0, 2, 3, 1).reshape(-1, c),
+                batch.Labels.narrow(1, offset, n).reshape(-1),
+                null,
+                soft?.narrow(1, offset, n).reshape(-1),
+                scale?.narrow(1, offset, n).reshape(-1)));
+            offset += n;
+        }
+        return ClassificationLoss.Forward(levels, normalizer);
+    }
+
+    /// <summary>
+    /// Detections per image in the input frame: per level the top-k candidate scores above the
+    /// threshold, their boxes decoded and clipped to the image, scores times the detector's score
+    /// factor, then class-aware NMS over all levels and the best detections.
+    /// </summary>
+    /// <param name="images">[B, 3, H, W] normalised images.</param>
+    /// <param name="imageSizes">Per image the (H, W) of its content inside the padded batch, for clipping; null means the batch size.</param>
+    public IReadOnlyList<Detections> Predict(Tensor images, IReadOnlyList<(int H, int W)>? imageSizes = null)
+    {
+        using var _ = torch.no_grad();
+        var outputs = forward(images);
+        var sizes = imageSizes ?? Enumerable.Repeat(((int)images.shape[2], (int)images.shape[3]), (int)images.shape[0]).ToArray();
+        return Predict(outputs, sizes);
+    }
+
+    /// <summary>Detections from head outputs already computed (see the other overload).</summary>
+    public IReadOnlyList<Detections> Predict(DenseHeadOutputs outputs, IReadOnlyList<(int H, int W)> imageSizes)
+    {
+        using var _ = torch.no_grad();
+        var opt = Inference;
+        int c = NumClasses;
+        long batchSize = outputs.ClassLogits[0].shape[0];
+        var device = outputs.ClassLogits[0].device;
+        var priors = Priors(FeatureSizes(outputs), device);
+        var results = new List<Detections>((int)batchSize);
+        for (int b = 0; b < batchSize; b++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (h, w) = imageSizes[b];
+            var boxList = new List<Tensor>();
+            var scoreList = new List<Tensor>();
+            var labelList = new List<Tensor>();
+            for (int l = 0; l < outputs.NumLevels; l++)
+            {
+                var level = LevelOf(outputs, priors, l, b);
+                var scores = CandidateScores(level).reshape(-1);                             // [M·C]
+                var candidates = scores.gt(opt.ScoreThreshold).nonzero().squeeze(1);
+                if (candidates.shape[0] == 0) continue;
+                var candidateScores = scores.index_select(0, candidates);
+                var top = candidateScores.topk((int)Math.Min(opt.PreNmsTopK, candidates.shape[0]));
+                candidateScores = top.values;
+                candidates = candidates.index_select(0, top.indexes);
+                var priorIndex = candidates.div(c, rounding_mode: RoundingMode.floor);
+                var classIndex = candidates.remainder(c);
+                var boxes = DecodeBoxes(level.Priors.index_select(0, priorIndex), level.BoxRegression.index_select(0, priorIndex));
+                boxList.Add(BoxOps.ClipToImage(boxes, h, w));
+                var factor = ScoreFactor(level);
+                scoreList.Add(factor is null ? candidateScores : candidateScores.mul(factor.index_select(0, priorIndex)));
+                labelList.Add(classIndex);
+            }
+            if (boxList.Count == 0)
+            {
+                var dtype = outputs.BoxRegression[0].dtype;
+                results.Add(new Detections(torch.zeros(0, 4, dtype: dtype, device: device).MoveToOuterDisposeScope(),
+                    torch.zeros(0, dtype: dtype, device: device).MoveToOuterDisposeScope(),
+                    torch.zeros(0, dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope()));
+                continue;
+            }
+            var allBoxes = torch.cat(boxList.ToArray(), 0);
+            var allScores = torch.cat(scoreList.ToArray(), 0);
+            var allLabels = torch.cat(labelList.ToArray(), 0);
+            var keep = BoxOps.BatchedNms(allBoxes, allScores, allLabels, opt.NmsIoU);
+            if (keep.shape[0] > opt.MaxDetections) keep = keep.narrow(0, 0, opt.MaxDetections);
+            results.Add(new Detections(
+                allBoxes.index_select(0, keep).MoveToOuterDisposeScope(),
+                allScores.index_select(0, keep).MoveToOuterDisposeScope(),
+                allLabels.index_select(0, keep).MoveToOuterDisposeScope()));
+        }
+        return results;
+    }
+
+    LevelPrediction LevelOf(DenseHeadOutputs outputs, PriorSet priors, int level, int image)
+    {
+        static Tensor Rows(Tensor t, int image, long k) => t[image].permute(1, 2, 0).reshape(-1, k);
+        var cls = Rows(outputs.ClassLogits[level], image, NumClasses);
+        var box = Rows(outputs.BoxRegression[level], image, 4);
+        var extra = outputs.Extra.ToDictionary(e => e.Key, e => Rows(e.Value[level], image, e.Value[level].shape[1] / PriorsPerLocation));
+        return new LevelPrediction(level, cls, box, extra, priors.PerLevel[level]);
+    }
+
+    /// <summary>
+    /// Per-level weights by name for a module tree, used to load a reference implementation's state dict
+    /// into the head: every parameter of <see cref="Head"/> whose name is in <paramref name="state"/> is copied.
+    /// </summary>
+    /// <returns>Names of the head's parameters the state did not have.</returns>
+    public IReadOnlyList<string> LoadHeadState(IReadOnlyDictionary<string, Tensor> state)
+    {
+        var missing = new List<string>();
+        using var _ = torch.no_grad();
+        foreach (var (name, p) in head.named_parameters())
+        {
+            if (!state.TryGetValue(name, out var value)) { missing.Add(name); continue; }
+            if (!p.shape.SequenceEqual(value.shape))
+                throw new HpfDetException($"Head weight '{name}' has shape [{string.Join(", ", value.shape)}] in the state but [{string.Join(", ", p.shape)}] in the {Family} head.");
+            p.copy_(value);
+        }
+        return missing;
+    }
+}

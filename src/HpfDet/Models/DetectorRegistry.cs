@@ -1,0 +1,68 @@
+using HpfDet.Losses;
+using HpfDet.Models.Backbones;
+
+namespace HpfDet.Models;
+
+/// <summary>Post-processing values that override a detector's defaults where set.</summary>
+public sealed record InferenceOverrides(double? ScoreThreshold = null, int? PreNmsTopK = null, double? NmsIoU = null, int? MaxDetections = null)
+{
+    /// <summary>The detector's defaults with the values set here.</summary>
+    public InferenceOptions Apply(InferenceOptions defaults) => new(
+        ScoreThreshold ?? defaults.ScoreThreshold, PreNmsTopK ?? defaults.PreNmsTopK, NmsIoU ?? defaults.NmsIoU, MaxDetections ?? defaults.MaxDetections);
+}
+
+/// <summary>What every registered detector is built from (configuration, CLI); unset values take the detector's reference defaults.</summary>
+/// <param name="NumClasses">Object classes C.</param>
+/// <param name="Backbone">The backbone, with its weights loaded when wanted.</param>
+/// <param name="ClassificationLoss">The classification loss.</param>
+/// <param name="FpnChannels">FPN channels (null: the detector's default, 256).</param>
+/// <param name="HeadChannels">Head channels (null: the detector's default, 256).</param>
+/// <param name="HeadConvs">Stacked convs per head branch (null: the detector's default, 4).</param>
+/// <param name="HeadGroups">GroupNorm groups in the head (null: the detector's default; ignored by heads without GroupNorm).</param>
+/// <param name="Inference">Post-processing overrides.</param>
+public sealed record DetectorBuildOptions(
+    int NumClasses, ResNet Backbone, IClassificationLoss ClassificationLoss,
+    int? FpnChannels = null, int? HeadChannels = null, int? HeadConvs = null, int? HeadGroups = null, InferenceOverrides? Inference = null);
+
+/// <summary>A detector family of the registry.</summary>
+/// <param name="Name">Registry name, the prefix of the model names ("atss" → atss-r18 ... atss-r101).</param>
+/// <param name="Description">One line for the help text.</param>
+/// <param name="Build">Builds the detector from the common options.</param>
+public sealed record DetectorFamily(string Name, string Description, Func<DetectorBuildOptions, DenseDetector> Build);
+
+/// <summary>
+/// The one list of detectors: configuration validation, the CLI's choices, the help text and
+/// checkpoints all use it. Adding a detector is its file plus one line here.
+/// </summary>
+public static class DetectorRegistry
+{
+    public static IReadOnlyList<DetectorFamily> Families { get; } =
+    [
+        new("atss", "ATSS (mmdetection 2.x): ATSS assigner, GIoU, centerness", o => new AtssDetector(o)),
+    ];
+
+    /// <summary>Backbone depths every family is offered with, as name suffixes.</summary>
+    public static IReadOnlyDictionary<string, ResNetDepth> Depths { get; } = new Dictionary<string, ResNetDepth>
+    {
+        ["r18"] = ResNetDepth.R18, ["r34"] = ResNetDepth.R34, ["r50"] = ResNetDepth.R50, ["r101"] = ResNetDepth.R101,
+    };
+
+    /// <summary>Every model name ("atss-r18", ..., "fcos-r101").</summary>
+    public static IReadOnlyList<string> Names { get; } = Families.SelectMany(f => Depths.Keys.Select(d => $"{f.Name}-{d}")).ToList();
+
+    /// <summary>Whether <paramref name="name"/> is a registered model name.</summary>
+    public static bool IsKnown(string name) => Names.Contains(name);
+
+    /// <summary>The family and backbone depth of a model name; an error lists the names there are.</summary>
+    public static (DetectorFamily Family, ResNetDepth Depth) Parse(string name)
+    {
+        int dash = name.LastIndexOf('-');
+        var family = dash > 0 ? Families.FirstOrDefault(f => f.Name == name[..dash]) : null;
+        if (family is null || !Depths.TryGetValue(name[(dash + 1)..], out var depth))
+            throw new HpfDetException($"Unknown model '{name}'. Models: {string.Join(", ", Names)}.");
+        return (family, depth);
+    }
+
+    /// <summary>Builds the detector a model name names.</summary>
+    public static DenseDetector Build(string name, DetectorBuildOptions options) => Parse(name).Family.Build(options);
+}

@@ -1,0 +1,123 @@
+using System.Text.Json;
+using HpfDet.Models;
+using HpfDet.Tests.Infrastructure;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Tests.Detectors;
+
+/// <summary>
+/// One end-to-end reference case of a dense detector after the neck (oracle detectors/*.json: torchvision
+/// 0.14.1 RetinaNet or FCOS in float64 with fixed FPN features and head weights). See the oracle README.
+/// </summary>
+public sealed class DetectorOracleCase
+{
+    readonly JsonElement root;
+
+    DetectorOracleCase(string fileName, JsonElement root)
+    {
+        FileName = fileName;
+        this.root = root;
+    }
+
+    public string FileName { get; }
+    public string Name => root.GetProperty("case").GetString()!;
+    public int NumClasses => root.GetProperty("num_classes").GetInt32();
+    public int Channels => root.GetProperty("channels").GetInt32();
+    public (int H, int W) ImageSize => (root.GetProperty("image_size")[0].GetInt32(), root.GetProperty("image_size")[1].GetInt32());
+    public int BatchSize => root.GetProperty("targets").GetArrayLength();
+
+    /// <summary>P3–P7, each [B, C, H, W].</summary>
+    public Tensor[] Features(ScalarType dtype) => root.GetProperty("features").EnumerateArray().Select(f => ToTensor(f, dtype)).ToArray();
+
+    /// <summary>The head's weights under torchvision state-dict names.</summary>
+    public Dictionary<string, Tensor> HeadState(ScalarType dtype) =>
+        root.GetProperty("head_state").EnumerateObject().ToDictionary(p => p.Name, p => ToTensor(p.Value, dtype));
+
+    /// <summary>Per image the ground truth (labels 0..C-1).</summary>
+    public DetectionTarget[] Targets(ScalarType dtype) => root.GetProperty("targets").EnumerateArray().Select(t =>
+    {
+        var boxes = Flat(t.GetProperty("boxes"));
+        var labels = Flat(t.GetProperty("labels")).Select(v => (long)v).ToArray();
+        return new DetectionTarget(torch.tensor(boxes, dtype: float64).reshape(-1, 4).to(dtype), torch.tensor(labels, dtype: int64));
+    }).ToArray();
+
+    /// <summary>The expected head output of that name ("cls_logits", "bbox_regression", "bbox_ctrness"), [B, Σ HWA, K], float64; null if absent.</summary>
+    public Tensor? ExpectedHead(string name) =>
+        root.GetProperty("expected_head").TryGetProperty(name, out var e) ? ToTensor(e, float64) : null;
+
+    /// <summary>torchvision's training losses by name ("classification", "bbox_regression", "bbox_ctrness").</summary>
+    public IReadOnlyDictionary<string, double> ExpectedLosses =>
+        root.GetProperty("expected_losses").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
+
+    /// <summary>Per image the expected detections: boxes [K, 4], scores [K], labels [K].</summary>
+    public (double[,] Boxes, double[] Scores, long[] Labels)[] ExpectedDetections => root.GetProperty("expected_detections").EnumerateArray().Select(d =>
+    {
+        var scores = Flat(d.GetProperty("scores"));
+        var flatBoxes = Flat(d.GetProperty("boxes"));
+        var boxes = new double[scores.Length, 4];
+        for (int i = 0; i < scores.Length; i++) for (int k = 0; k < 4; k++) boxes[i, k] = flatBoxes[4 * i + k];
+        return (boxes, scores, Flat(d.GetProperty("labels")).Select(v => (long)v).ToArray());
+    }).ToArray();
+
+    public string Semantics => root.GetProperty("semantics").GetString()!;
+
+    public override string ToString() => FileName;
+
+    static Tensor ToTensor(JsonElement e, ScalarType dtype)
+    {
+        var shape = e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray();
+        return torch.tensor(Flat(e.GetProperty("data")), dtype: float64).reshape(shape).to(dtype);
+    }
+
+    static double[] Flat(JsonElement e)
+    {
+        var list = new List<double>();
+        void Walk(JsonElement x)
+        {
+            if (x.ValueKind == JsonValueKind.Array) foreach (var c in x.EnumerateArray()) Walk(c);
+            else list.Add(x.GetDouble());
+        }
+        Walk(e);
+        return list.ToArray();
+    }
+
+    public static string Folder => Path.Combine(TestPaths.OracleDir, "detectors");
+
+    /// <summary>The reference detector a case file describes ("retinanet", "fcos"), from its "reference" text.</summary>
+    public static string DetectorOf(string file)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(file));
+        var reference = doc.RootElement.GetProperty("reference").GetString() ?? "";
+        return reference.Contains("RetinaNet", StringComparison.OrdinalIgnoreCase) ? "retinanet"
+            : reference.Contains("FCOS", StringComparison.OrdinalIgnoreCase) ? "fcos"
+            : "unknown: " + reference;
+    }
+
+    /// <summary>File names of every case of one reference detector ("retinanet", "fcos"), for theories.</summary>
+    public static TheoryData<string> Of(string detector)
+    {
+        var data = new TheoryData<string>();
+        foreach (var file in Directory.GetFiles(Folder, "*.json").OrderBy(f => f, StringComparer.Ordinal))
+            if (DetectorOf(file) == detector) data.Add(Path.GetFileName(file));
+        return data;
+    }
+
+    public static DetectorOracleCase Load(string fileName)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Folder, fileName)));
+        return new DetectorOracleCase(fileName, doc.RootElement.Clone());
+    }
+}
+
+public class DetectorOracleFolderTests
+{
+    [Fact]
+    public void EveryCaseInTheFolderIsOfADetectorTheTestsCover()
+    {
+        var files = Directory.GetFiles(DetectorOracleCase.Folder, "*.json");
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+            Assert.Contains(DetectorOracleCase.DetectorOf(file), new[] { "retinanet", "fcos" });
+    }
+}
