@@ -37,6 +37,7 @@ public static class CliRunner
         root.Subcommands.Add(Commands.TrainCommand.Create());
         root.Subcommands.Add(Commands.EvalCommand.Create());
         root.Subcommands.Add(Commands.DetectCommand.Create());
+        root.Subcommands.Add(Commands.ExportCommand.Create());
         root.Subcommands.Add(Commands.CompareCommand.Create());
         root.Subcommands.Add(Commands.InfoCommand.Create());
         root.Subcommands.Add(Commands.VersionCommand.Create());
@@ -91,6 +92,7 @@ public static class CliRunner
         UserFacingException u => (u.Message, u.ExitCode),
         HpfDet.Training.NonFiniteLossException n => (n.Message, ExitCodes.NonFiniteLoss),
         HpfDetException h => (h.Message, ExitCodes.UserError),
+        HpfDet.Inference.OnnxDetectorException o => (o.Message, ExitCodes.UserError),
         FileNotFoundException f => (f.Message, ExitCodes.UserError),
         DirectoryNotFoundException d => (d.Message, ExitCodes.UserError),
         AggregateException { InnerExceptions.Count: 1 } a => UserMessage(a.InnerException!),

@@ -118,6 +118,15 @@ public sealed class OnnxDetector : IDisposable
     public IReadOnlyList<IReadOnlyList<Detection>> Detect(IReadOnlyList<SKBitmap> images) =>
         DetectImages(images.Select(RgbaImage.FromBitmap).ToList());
 
+    /// <summary>Detections in decoded RGBA images, run as one batch (padded to the largest).</summary>
+    public IReadOnlyList<IReadOnlyList<Detection>> Detect(IReadOnlyList<RgbaImage> images)
+    {
+        foreach (var im in images)
+            if (im.Width <= 0 || im.Height <= 0 || im.Rgba.Length != im.Width * im.Height * 4)
+                throw new OnnxDetectorException($"An RGBA image of {im.Width}x{im.Height} needs {im.Width * im.Height * 4} bytes, not {im.Rgba.Length}.");
+        return DetectImages(images);
+    }
+
     /// <summary>One image's place in the batch: original size and resized content size.</summary>
     internal readonly record struct Placement(int OriginalWidth, int OriginalHeight, int Width, int Height);
 
@@ -212,8 +221,8 @@ public sealed class OnnxDetector : IDisposable
                 var s = raw.Scores[first + i];
                 if (s > scoreThreshold) candidates.Add((i, s));
             }
-            if (candidates.Count > Info.PreNmsTopK)
-                candidates = candidates.OrderByDescending(k => k.Score).Take(Info.PreNmsTopK).ToList();   // stable: ties keep index order
+            // The top-k by score, best first (stable: ties keep index order).
+            candidates = candidates.OrderByDescending(k => k.Score).Take(Info.PreNmsTopK).ToList();
             foreach (var (i, s) in candidates)
             {
                 long anchor = (long)b * raw.Anchors + offset + i / c;

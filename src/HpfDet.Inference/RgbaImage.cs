@@ -4,12 +4,13 @@ using SkiaSharp;
 namespace HpfDet.Inference;
 
 /// <summary>
-/// A decoded image, 8-bit RGBA with alpha 255, and the decoding and resizing of training. This repeats
+/// A decoded image, 8-bit RGBA (row-major, 4 bytes a pixel) with alpha 255, and the decoding and resizing of training. This repeats
 /// HpfDet.Data.ImageDecoder (same SkiaSharp calls, EXIF orientation, bilinear resize) because this
 /// library must not depend on the HpfDet library and its TorchSharp.
 /// </summary>
-internal sealed record RgbaImage(int Width, int Height, byte[] Rgba)
+public sealed record RgbaImage(int Width, int Height, byte[] Rgba)
 {
+    /// <summary>Decodes a file with its EXIF orientation applied; an undecodable file is an <see cref="OnnxDetectorException"/> naming it.</summary>
     public static RgbaImage Decode(string path)
     {
         if (!File.Exists(path)) throw new OnnxDetectorException($"Image file '{path}' not found.");
@@ -19,6 +20,7 @@ internal sealed record RgbaImage(int Width, int Height, byte[] Rgba)
         return Decode(bytes, path);
     }
 
+    /// <summary>Decodes encoded bytes (JPEG, PNG, BMP, WebP, GIF); <paramref name="name"/> names the image in errors.</summary>
     public static RgbaImage Decode(byte[] encoded, string name)
     {
         using var data = SKData.CreateCopy(encoded);
@@ -58,7 +60,7 @@ internal sealed record RgbaImage(int Width, int Height, byte[] Rgba)
     }
 
     /// <summary>Bilinear resize (SkiaSharp, linear filter, no mipmaps), as training resizes.</summary>
-    public RgbaImage Resize(int width, int height)
+    internal RgbaImage Resize(int width, int height)
     {
         if (width == Width && height == Height) return this;
         var result = new byte[width * height * 4];

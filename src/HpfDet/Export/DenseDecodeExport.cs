@@ -4,7 +4,10 @@ using TorchSharp;
 namespace HpfDet.Export;
 
 /// <summary>The decoded outputs of a dense detector: boxes [B, N, 4] in input pixels, class scores [B, N, C], score factors [B, N] or null.</summary>
-public sealed record DenseDecodeValues(string Boxes, string Scores, string? ScoreFactors, object AnchorCount);
+/// <param name="AnchorCount">N: a size for a fixed input, the symbolic name "anchors" for a dynamic one.</param>
+/// <param name="Strides">The levels' strides, which the inference library needs to split the N priors into levels.</param>
+/// <param name="PriorsPerLocation">Priors per feature location A.</param>
+public sealed record DenseDecodeValues(string Boxes, string Scores, string? ScoreFactors, object AnchorCount, int[] Strides, int PriorsPerLocation);
 
 /// <summary>
 /// The box decoding of a dense detector as a subgraph: per-level head maps flattened level-major
@@ -47,7 +50,7 @@ public static class DenseDecodeExport
             count = "anchors";
         }
         var boxes = Decode(ctx, coder, priors, deltas);
-        return new DenseDecodeValues(boxes, scores, factors, count);
+        return new DenseDecodeValues(boxes, scores, factors, count, anchors.Options.Strides.ToArray(), anchors.NumAnchorsPerLocation);
     }
 
     /// <summary>[B, A·K, H, W] per level → [B, ΣH·W·A, K].</summary>

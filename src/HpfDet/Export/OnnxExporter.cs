@@ -4,7 +4,6 @@ using System.Text.Json;
 using Google.Protobuf;
 using HpfDet.Data;
 using HpfDet.Models;
-using HpfDet.Models.Heads;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -39,10 +38,13 @@ public sealed record OnnxExportMetadata(
     int SizeDivisor = 32,
     string? RunConfigJson = null);
 
-/// <summary>A detector type the exporter knows: its metadata name and how its graph is composed.</summary>
-/// <param name="Name">The detector's name in the model's metadata ("atss").</param>
-/// <param name="Build">Writes the graph from the normalised input to the decoded outputs.</param>
-public sealed record OnnxDetectorExport(string Name, Func<OnnxExportContext, nn.Module, string, (int H, int W)?, DenseDecodeValues> Build);
+/// <summary>
+/// How a detector type's graph is composed after the shared input normalisation: its backbone, neck
+/// and head through the module exporters, then its own decoding (priors, box coder, score factor).
+/// Adding a detector is adding its head's module exporter and one of these.
+/// </summary>
+/// <param name="Build">Writes the graph from the normalised input to the decoded outputs; the size is the fixed input size or null.</param>
+public sealed record OnnxDetectorExport(Func<OnnxExportContext, DenseDetector, string, (int H, int W)?, DenseDecodeValues> Build);
 
 /// <summary>
 /// Writes a trained detector as an ONNX model whose input is the image (float32 RGB, 0–255, NCHW; the
@@ -63,19 +65,20 @@ public static class OnnxExporter
     /// <summary>The exportable detectors by exact type.</summary>
     public static IReadOnlyDictionary<Type, OnnxDetectorExport> Detectors { get; } = new Dictionary<Type, OnnxDetectorExport>
     {
-        [typeof(AtssDetector)] = new("atss", ExportAtss),
+        [typeof(AtssDetector)] = new(ExportAtss),
     };
 
     /// <summary>Builds the model; throws <see cref="HpfDetException"/> for a detector or module type without an exporter, or bad options.</summary>
-    public static ModelProto Build(nn.Module detector, OnnxExportMetadata metadata, OnnxExportOptions? options = null)
+    public static ModelProto Build(nn.Module module, OnnxExportMetadata metadata, OnnxExportOptions? options = null)
     {
         options ??= new OnnxExportOptions();
         if (options.Opset is < MinOpset or > MaxOpset)
             throw new HpfDetException($"ONNX export: opset {options.Opset} is not supported; use {MinOpset} to {MaxOpset} (default {DefaultOpset}).");
         if (options.ImageSize is { } fixedSize && (fixedSize.H < 32 || fixedSize.W < 32))
             throw new HpfDetException($"ONNX export: image size {fixedSize.H}x{fixedSize.W} is too small; give a height and width of at least 32.");
-        if (!Detectors.TryGetValue(detector.GetType(), out var export))
-            throw new HpfDetException($"ONNX export: the detector {detector.GetType().Name} is not exportable yet (exportable: {string.Join(", ", Detectors.Keys.Select(t => t.Name))}).");
+        if (module is not DenseDetector detector || !Detectors.TryGetValue(detector.GetType(), out var export))
+            throw new HpfDetException($"ONNX export: the detector {(module is DenseDetector d ? $"'{d.Family}' ({d.GetType().Name})" : module.GetType().Name)} is not exportable yet " +
+                $"(exportable: {string.Join(", ", Detectors.Keys.Select(t => t.Name))}).");
         if (metadata.Normalization.Mean.Length != 3 || metadata.Normalization.Std.Length != 3)
             throw new HpfDetException("ONNX export: the input normalisation needs 3 means and 3 standard deviations.");
 
@@ -103,13 +106,13 @@ public static class OnnxExporter
                 ProducerName = "hpfdet",
                 ProducerVersion = HpfDetVersion,
                 Domain = "hpfdet",
-                DocString = $"HpfDet {export.Name} detector. Input '{InputName}': float32 [batch, 3, height, width], RGB, 0-255, " +
+                DocString = $"HpfDet {detector.Family} detector. Input '{InputName}': float32 [batch, 3, height, width], RGB, 0-255, " +
                     "padded bottom/right with the pad value; outputs: boxes [batch, N, 4] (x1, y1, x2, y2 in input pixels, not clipped), " +
                     "scores [batch, N, classes] (sigmoid), score_factors [batch, N] (multiply into the scores).",
                 Graph = g.Graph,
             };
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
-            foreach (var (key, value) in MetadataEntries(export.Name, metadata, options, detector))
+            foreach (var (key, value) in MetadataEntries(detector.Family, metadata, options, decoded))
                 model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
             return model;
         }
@@ -166,7 +169,7 @@ public static class OnnxExporter
         return rgb;
     }
 
-    static IEnumerable<(string Key, string Value)> MetadataEntries(string detectorName, OnnxExportMetadata m, OnnxExportOptions o, nn.Module detector)
+    static IEnumerable<(string Key, string Value)> MetadataEntries(string detectorName, OnnxExportMetadata m, OnnxExportOptions o, DenseDecodeValues decoded)
     {
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
@@ -188,21 +191,18 @@ public static class OnnxExporter
         yield return ("hpfdet.pre_nms_top_k", I(m.PreNmsTopK));
         yield return ("hpfdet.nms_iou", F(m.NmsIoU));
         yield return ("hpfdet.max_detections", I(m.MaxDetections));
-        if (detector is AtssDetector atss)
-        {
-            yield return ("hpfdet.strides", string.Join(",", atss.AnchorGenerator.Options.Strides.Select(v => I(v))));
-            yield return ("hpfdet.anchors_per_location", I(atss.AnchorGenerator.NumAnchorsPerLocation));
-        }
+        yield return ("hpfdet.strides", string.Join(",", decoded.Strides.Select(v => I(v))));
+        yield return ("hpfdet.anchors_per_location", I(decoded.PriorsPerLocation));
         if (m.RunConfigJson is { } config) yield return ("hpfdet.run_config", config);
     }
 
     /// <summary>ATSS: backbone → neck → head (module exporters), then the dense decoding with centerness as the score factor.</summary>
-    static DenseDecodeValues ExportAtss(OnnxExportContext ctx, nn.Module module, string input, (int H, int W)? imageSize)
+    static DenseDecodeValues ExportAtss(OnnxExportContext ctx, DenseDetector module, string input, (int H, int W)? imageSize)
     {
         var detector = (AtssDetector)module;
-        var features = ctx.Export(OnnxExportContext.Child(detector, "backbone", "detector"), "backbone", [input]);
-        var pyramid = ctx.Export(OnnxExportContext.Child(detector, "neck", "detector"), "neck", features);
-        var head = ctx.Export(OnnxExportContext.Child(detector, "bbox_head", "detector"), "bbox_head", pyramid);
+        var features = ctx.Export(detector.Backbone, "backbone", [input]);
+        var pyramid = ctx.Export(detector.Neck, "neck", features);
+        var head = ctx.Export(detector.Head, "head", pyramid);
         int levels = head.Count / 3;
         IReadOnlyList<(int H, int W)>? fixedSizes = null;
         if (imageSize is { } size)
@@ -213,6 +213,6 @@ public static class OnnxExporter
             fixedSizes = outputs.ClassLogits.Select(t => ((int)t.shape[2], (int)t.shape[3])).ToArray();
         }
         return DenseDecodeExport.Export(ctx, head.Take(levels).ToList(), head.Skip(levels).Take(levels).ToList(), head.Skip(2 * levels).ToList(),
-            detector.Options.NumClasses, detector.AnchorGenerator, detector.BoxCoder, fixedSizes);
+            detector.NumClasses, detector.AnchorGenerator, detector.BoxCoder, fixedSizes);
     }
 }

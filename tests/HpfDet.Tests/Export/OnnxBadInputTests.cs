@@ -17,7 +17,7 @@ public class OnnxBadInputTests
 {
     static string ExportTiny(string dir, string name = "model.onnx")
     {
-        var inference = new AtssInferenceOptions();
+        var inference = new InferenceOptions();
         using var model = OnnxParityTests.RandomDetector(inference: inference);
         var path = Path.Combine(dir, name);
         OnnxExporter.Save(model, path, OnnxParityTests.Metadata(new ResizeScale(64, 96), inference));
@@ -126,7 +126,7 @@ public class OnnxBadInputTests
     public void AnUnknownDetectorOrModuleTypeIsNamedInTheError()
     {
         using var unknown = new Unexportable();
-        var meta = OnnxParityTests.Metadata(new ResizeScale(64, 96), new AtssInferenceOptions());
+        var meta = OnnxParityTests.Metadata(new ResizeScale(64, 96), new InferenceOptions());
         var e = Assert.Throws<HpfDetException>(() => OnnxExporter.Build(unknown, meta));
         Assert.Contains("Unexportable is not exportable yet", e.Message);
         Assert.Contains("AtssDetector", e.Message);

@@ -5,6 +5,7 @@ using HpfDet.Export;
 using HpfDet.Inference;
 using HpfDet.Models;
 using HpfDet.Models.Backbones;
+using HpfDet.Models.Heads;
 using HpfDet.Tests.Infrastructure;
 using HpfDet.Training;
 using TorchSharp;
@@ -27,12 +28,12 @@ public class OnnxParityTests(ITestOutputHelper output)
     static readonly string[] Classes = ["cat", "dog", "bird"];
 
     /// <summary>Randomised so that folding, affines and thresholds all matter; seeded.</summary>
-    internal static AtssDetector RandomDetector(int seed = 3, AtssInferenceOptions? inference = null)
+    internal static AtssDetector RandomDetector(int seed = 3, InferenceOptions? inference = null)
     {
         torch.manual_seed(seed);
         var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true, BlocksPerStage: [1, 1, 1, 1]);
         var model = new AtssDetector(new AtssDetectorOptions(Classes.Length, backboneOptions, FpnChannels: 32, HeadChannels: 32, HeadConvs: 2, HeadGroups: 8,
-            Inference: inference ?? new AtssInferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30)));
+            Inference: inference ?? new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30)));
         using var noGrad = torch.no_grad();
         foreach (var (name, p) in model.named_parameters())
         {
@@ -53,7 +54,7 @@ public class OnnxParityTests(ITestOutputHelper output)
         return model;
     }
 
-    internal static OnnxExportMetadata Metadata(ResizeScale scale, AtssInferenceOptions inference) =>
+    internal static OnnxExportMetadata Metadata(ResizeScale scale, InferenceOptions inference) =>
         new(Classes, ImageNormalization.CaffeBgr, scale.ShortSide, scale.MaxLongSide, inference.ScoreThreshold, inference.PreNmsTopK, inference.NmsIoU, inference.MaxDetections);
 
     /// <summary>Random-textured PNG files of the given sizes.</summary>
@@ -88,12 +89,12 @@ public class OnnxParityTests(ITestOutputHelper output)
         using var noGrad = torch.no_grad();
         var o = model.forward(images);
         long b = images.shape[0];
-        int c = model.Options.NumClasses;
+        int c = model.NumClasses;
         var sizes = o.ClassLogits.Select(t => ((int)t.shape[2], (int)t.shape[3])).ToArray();
         var anchors = torch.cat(model.AnchorGenerator.GridAnchors(sizes, torch.CPU).ToArray(), 0);
         var scores = torch.cat(o.ClassLogits.Select(t => t.permute(0, 2, 3, 1).reshape(b, -1, c)).ToArray(), 1).sigmoid();
-        var deltas = torch.cat(o.BoxDeltas.Select(t => t.permute(0, 2, 3, 1).reshape(b, -1, 4)).ToArray(), 1);
-        var factors = torch.cat(o.Centerness.Select(t => t.permute(0, 2, 3, 1).reshape(b, -1)).ToArray(), 1).sigmoid();
+        var deltas = torch.cat(o.BoxRegression.Select(t => t.permute(0, 2, 3, 1).reshape(b, -1, 4)).ToArray(), 1);
+        var factors = torch.cat(o[AtssHead.CenternessTerm].Select(t => t.permute(0, 2, 3, 1).reshape(b, -1)).ToArray(), 1).sigmoid();
         var boxes = model.BoxCoder.Decode(anchors, deltas);
         return (boxes.contiguous().data<float>().ToArray(), scores.contiguous().data<float>().ToArray(), factors.contiguous().data<float>().ToArray());
     }
@@ -122,7 +123,7 @@ public class OnnxParityTests(ITestOutputHelper output)
         try
         {
             var scale = new ResizeScale(96, 160);
-            var inference = new AtssInferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
+            var inference = new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
             using var model = RandomDetector(inference: inference);
             var onnxPath = Path.Combine(dir, "model.onnx");
             OnnxExporter.Save(model, onnxPath, Metadata(scale, inference));
@@ -189,7 +190,7 @@ public class OnnxParityTests(ITestOutputHelper output)
     [Fact]
     public void FixedSizeExportMatchesLibtorchRawOutputs()
     {
-        var inference = new AtssInferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
+        var inference = new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
         using var model = RandomDetector(seed: 5, inference: inference);
         var dir = TestPaths.NewTempDir("onnx-fixed");
         try
@@ -223,7 +224,7 @@ public class OnnxParityTests(ITestOutputHelper output)
         var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
         var probe = RunProcess(python, "-c \"import onnx\"");
         Skip.If(probe.ExitCode != 0, $"python3-onnx is not installed ({python} cannot import onnx): apt-get install python3-onnx to run the ONNX checker.");
-        var inference = new AtssInferenceOptions();
+        var inference = new InferenceOptions();
         using var model = RandomDetector(inference: inference);
         var dir = TestPaths.NewTempDir("onnx-checker");
         try
