@@ -22,7 +22,7 @@ public static class ExportCommand
         });
         cmd.SetAction(parse =>
         {
-            var size = parse.GetValue(imageSize) is { } hw ? (hw[0], hw[1]) : ((int, int)?)null;
+            var size = parse.GetValue(imageSize) is { Length: 2 } hw ? (hw[0], hw[1]) : ((int, int)?)null;
             var path = Run(parse.GetValue(weights)!, parse.GetValue(output)!, new OnnxExportOptions(parse.GetValue(opset), size));
             Console.WriteLine($"wrote {path} ({new FileInfo(path).Length / 1024.0 / 1024.0:F1} MB, opset {parse.GetValue(opset)}, input {(size is { } s ? $"{s.Item1}x{s.Item2}" : "dynamic")})");
             return ExitCodes.Success;
