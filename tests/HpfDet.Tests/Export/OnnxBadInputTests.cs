@@ -116,6 +116,42 @@ public class OnnxBadInputTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public void AnExecutionProviderMissingFromThePackageIsAClearError()
+    {
+        var dir = TestPaths.NewTempDir("onnx-ep");
+        try
+        {
+            // This package (Microsoft.ML.OnnxRuntime) is the CPU build: CUDA is not in it.
+            var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(ExportTiny(dir), new OnnxDetectorOptions(ExecutionProvider.Cuda)));
+            Assert.Contains("Cuda execution provider is not available", e.Message);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>One loaded model, eight threads detecting at once: each gets what a lone call gives.</summary>
+    [Fact]
+    public void ConcurrentCallsOnOneModelGiveTheSequentialResults()
+    {
+        var dir = TestPaths.NewTempDir("onnx-threads");
+        try
+        {
+            var inference = new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
+            using var model = OnnxParityTests.RandomDetector(inference: inference);
+            var path = Path.Combine(dir, "model.onnx");
+            OnnxExporter.Save(model, path, OnnxParityTests.Metadata(new ResizeScale(64, 96), inference));
+            var images = OnnxParityTests.WriteImages(dir, (90, 60), (60, 80), (70, 70), (100, 50));
+            using var detector = OnnxDetector.Load(path);
+            var sequential = images.Select(detector.Detect).ToList();
+            Assert.Contains(sequential, d => d.Count > 0);
+            var concurrent = new IReadOnlyList<Detection>[16];
+            Parallel.For(0, concurrent.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => concurrent[i] = detector.Detect(images[i % images.Count]));
+            for (int i = 0; i < concurrent.Length; i++)
+                Assert.Equal(sequential[i % images.Count], concurrent[i]);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     sealed class Unexportable : torch.nn.Module<torch.Tensor, torch.Tensor>
     {
         public Unexportable() : base("Unexportable") { }
