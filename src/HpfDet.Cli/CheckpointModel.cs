@@ -8,10 +8,13 @@ public static class CheckpointModel
 {
     public static (DenseDetector Model, RunConfig Config, IReadOnlyList<string> ClassNames) Load(string path)
     {
+        // The header first: a checkpoint whose configuration cannot build a model is refused before its
+        // tensors (tens to hundreds of MB) are read.
+        var config = RunConfig.FromJson(Checkpoint.ReadInfo(path).Config);
+        config.Validate(loadingPretrainedWeights: false);
         var (info, tensors) = Checkpoint.Load(path);
         try
         {
-            var config = RunConfig.FromJson(info.Config);
             var model = config.BuildDetector(info.ClassNames.Count, loadPretrained: false);
             Checkpoint.ApplyToModel(tensors, model, path);
             model.eval();

@@ -29,10 +29,19 @@ public sealed class UserFacingException(string message, int exitCode = ExitCodes
 
 public static class CliRunner
 {
+    /// <summary>The command users type; help and messages use it whatever the executable file is called.</summary>
+    public const string ToolName = "hpfdet";
+
     /// <summary>The hpfdet command tree.</summary>
-    public static RootCommand CreateRoot()
+    public static Command CreateRoot()
     {
-        var root = new RootCommand("hpfdet: train, evaluate and run one-stage object detectors with Hierarchical Progressive Focus (HPF).");
+        // A plain command named like the tool (a RootCommand takes the executable's file name, HpfDet.Cli),
+        // with the help and version options a RootCommand would add.
+        var root = new Command(ToolName, "hpfdet: train, evaluate and run one-stage object detectors with Hierarchical Progressive Focus (HPF).")
+        {
+            new System.CommandLine.Help.HelpOption(),
+            new VersionOption(),
+        };
         root.Subcommands.Add(Commands.DemoCommand.Create());
         root.Subcommands.Add(Commands.TrainCommand.Create());
         root.Subcommands.Add(Commands.EvalCommand.Create());
@@ -45,13 +54,13 @@ public static class CliRunner
     }
 
     /// <summary>Parses and runs; user mistakes become one clear line on stderr and an exit code.</summary>
-    public static int Run(RootCommand root, string[] args)
+    public static int Run(Command root, string[] args)
     {
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}");
-            Console.Error.WriteLine("Run 'hpfdet --help' for usage.");
+            // One line, however many mistakes the parser found.
+            Console.Error.WriteLine($"error: {string.Join(" ", parse.Errors.Select(e => OneLine(e.Message)))} Run '{ToolName} --help' for usage.");
             return ExitCodes.UsageError;
         }
         try
@@ -87,15 +96,24 @@ public static class CliRunner
         return cts;
     }
 
+    /// <summary>
+    /// The one line shown for an exception caused by the user's input or environment, with its exit code;
+    /// null for a bug. Files the process cannot read or write (permissions, a folder where a file is
+    /// expected, a symlink loop, a full disk) are user errors: the system's message names the path.
+    /// </summary>
     static (string Message, int Code)? UserMessage(Exception ex) => ex switch
     {
-        UserFacingException u => (u.Message, u.ExitCode),
-        HpfDet.Training.NonFiniteLossException n => (n.Message, ExitCodes.NonFiniteLoss),
-        HpfDetException h => (h.Message, ExitCodes.UserError),
-        HpfDet.Inference.OnnxDetectorException o => (o.Message, ExitCodes.UserError),
-        FileNotFoundException f => (f.Message, ExitCodes.UserError),
-        DirectoryNotFoundException d => (d.Message, ExitCodes.UserError),
+        UserFacingException u => (OneLine(u.Message), u.ExitCode),
+        HpfDet.Training.NonFiniteLossException n => (OneLine(n.Message), ExitCodes.NonFiniteLoss),
+        HpfDetException h => (OneLine(h.Message), ExitCodes.UserError),
+        HpfDet.Inference.OnnxDetectorException o => (OneLine(o.Message), ExitCodes.UserError),
+        FileNotFoundException or DirectoryNotFoundException => (OneLine(ex.Message) + " Check the path.", ExitCodes.UserError),
+        UnauthorizedAccessException => (OneLine(ex.Message) + " Check the permissions of that path, or choose another one.", ExitCodes.UserError),
+        PathTooLongException => (OneLine(ex.Message) + " Use a shorter path.", ExitCodes.UserError),
+        IOException => (OneLine(ex.Message) + " Check that the path exists, is a file or folder as expected, and that the disk has room.", ExitCodes.UserError),
         AggregateException { InnerExceptions.Count: 1 } a => UserMessage(a.InnerException!),
         _ => null,
     };
+
+    static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }

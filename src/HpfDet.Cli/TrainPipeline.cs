@@ -13,23 +13,30 @@ public sealed record RunSummary(string RunDir, string Checkpoint, TrainingOutcom
 /// </summary>
 public static class TrainPipeline
 {
+    /// <summary>Written into the run folder when training ran to its end (an interrupted run also leaves eval/final.json).</summary>
+    public const string CompletedMarker = "completed";
+
+    /// <summary>True when the run in <paramref name="runDir"/> trained to its end and wrote its final evaluation.</summary>
+    public static bool IsCompleted(string runDir) => File.Exists(Path.Combine(runDir, CompletedMarker));
+
     public static RunSummary Run(RunConfig config, string runDir, bool resume, string label, CancellationToken cancellationToken)
     {
-        config.Validate();
-        Directory.CreateDirectory(runDir);
+        if (!resume) config.Validate();
+        RequireFolder(runDir, resume ? "--resume" : "--out");
         var checkpoint = Path.Combine(runDir, "checkpoints", "last.ckpt");
         if (resume)
         {
             if (!File.Exists(checkpoint))
                 throw new UserFacingException($"Cannot resume: '{checkpoint}' does not exist. Start the run without --resume.");
-            var (info, tensors) = Checkpoint.Load(checkpoint);
-            foreach (var t in tensors.Values) t.Dispose();
-            config = RunConfig.FromJson(info.Config);
+            config = RunConfig.FromJson(Checkpoint.ReadInfo(checkpoint).Config);
+            config.Validate(loadingPretrainedWeights: false);
         }
         else if (File.Exists(checkpoint))
         {
             throw new UserFacingException($"'{runDir}' already holds a run (checkpoints/last.ckpt). Use --resume to continue it, or another --out folder.");
         }
+        Directory.CreateDirectory(runDir);
+        File.Delete(Path.Combine(runDir, CompletedMarker));
         File.WriteAllText(Path.Combine(runDir, "config.yaml"), config.ToYaml());
 
         TorchSharp.torch.manual_seed(config.Train.Seed);
@@ -79,23 +86,45 @@ public static class TrainPipeline
             DrawValidationDetections(val, last, Path.Combine(runDir, "detections"));
         }
         WritePlots(runDir);
+        if (result.Outcome == TrainingOutcome.Completed)
+            File.WriteAllText(Path.Combine(runDir, CompletedMarker), $"{result.Iteration}\n");
         return new RunSummary(runDir, result.LastCheckpoint, result.Outcome, last, train.ClassNames);
     }
 
-    /// <summary>The first validation images with ground truth (dashed) and detections scoring at least 0.3.</summary>
-    static void DrawValidationDetections(DetectionDataset val, DetectionEvaluationResult result, string dir, int count = 8)
+    /// <summary>
+    /// The first validation images with ground truth (dashed) and detections scoring at least 0.3. An image
+    /// that cannot be decoded (the loader skipped it too) is skipped with a count.
+    /// </summary>
+    public static int DrawValidationDetections(DetectionDataset val, DetectionEvaluationResult result, string dir, int count = 8)
     {
         Directory.CreateDirectory(dir);
         var categoryToLabel = Enumerable.Range(0, val.ClassNames.Count).ToDictionary(val.CategoryIdOf, i => i);
         var byImage = Visualization.DetectionDrawer.FromCocoDetections(result.Detections, id => categoryToLabel[id], minScore: 0.3);
+        var names = new Visualization.DrawingFileNames();
+        int skipped = 0;
         foreach (var sample in val.Samples.Take(count))
         {
             var detections = byImage.GetValueOrDefault(sample.ImageId) ?? [];
             var truth = sample.Boxes.Select(b => new Visualization.DrawnBox(b.X1, b.Y1, b.X2, b.Y2, b.Label, float.NaN)).ToList();
-            var image = sample.LoadImage();
-            var png = Path.Combine(dir, Path.GetFileNameWithoutExtension(sample.FileName) + ".png");
+            ImageBuffer image;
+            try { image = sample.LoadImage(); }
+            catch (HpfDetException)
+            {
+                skipped++;
+                continue;
+            }
+            var png = Path.Combine(dir, names.PngFor(sample.FileName));
             File.WriteAllBytes(png, ImageDecoder.EncodePng(Visualization.DetectionDrawer.Render(image, detections, val.ClassNames, truth)));
         }
+        if (skipped > 0) Console.WriteLine($"warning: {skipped} validation image(s) could not be decoded and were not drawn into {dir}.");
+        return skipped;
+    }
+
+    /// <summary>Refuses a run folder path that is an existing file (before anything is read or written).</summary>
+    public static void RequireFolder(string dir, string option)
+    {
+        if (File.Exists(dir))
+            throw new UserFacingException($"{option} '{dir}' is a file; give a folder (it is created if missing).");
     }
 
     /// <summary>Plots of the run log into DIR/plots.</summary>

@@ -1,47 +1,57 @@
 using System.CommandLine;
 using System.Text.Json;
+using HpfDet.Losses;
 using HpfDet.Training;
 using HpfDet.Visualization;
 
 namespace HpfDet.Cli.Commands;
 
-/// <summary>hpfdet compare: every loss × every seed under the same settings, then a report.</summary>
+/// <summary>hpfdet compare: every model × loss × seed under the same settings, then a report.</summary>
 public static class CompareCommand
 {
     public static Command Create()
     {
         var run = new TrainCommand.RunOptions();
-        var losses = new Option<string>("--losses") { Description = "Comma-separated losses to compare: fl, hpf, qfl, vfl; 'name:N' gives that loss N seeds (e.g. fl:3,hpf:3,qfl:1).", DefaultValueFactory = _ => "fl,hpf" };
+        var losses = new Option<string>("--losses") { Description = $"Comma-separated losses to compare: {string.Join(", ", LossNames.All)}; 'name:N' gives that loss N seeds (e.g. fl:3,hpf:3,qfl:1).", DefaultValueFactory = _ => $"{LossNames.Focal},{LossNames.Hpf}" };
         var seeds = new Option<int>("--seeds") { Description = "Seeds per loss without its own ':N' (0, 1, ...).", DefaultValueFactory = _ => 3 };
+        var models = new Option<string?>("--models") { Description = $"Comma-separated models to compare, each with every loss (default: the configured model alone). Models: {string.Join(", ", Models.DetectorRegistry.Names)}." };
         var output = new Option<string>("--out") { Description = "Results folder: one run folder per loss and seed, report.md and charts.", Required = true };
         var cmd = new Command("compare", "Train each loss with each seed under the same settings and write a report (Markdown + PNG charts). " +
-            "Finished runs are kept, so an interrupted comparison continues where it stopped.");
+            "Completed runs are kept (each marks itself with a 'completed' file), so an interrupted comparison continues where it stopped.");
         run.AddTo(cmd);
         cmd.Options.Add(losses);
         cmd.Options.Add(seeds);
+        cmd.Options.Add(models);
         cmd.Options.Add(output);
         cmd.SetAction(parse =>
         {
             int defaultSeeds = parse.GetValue(seeds);
             var plan = ParsePlan(parse.GetValue(losses)!, defaultSeeds);
             string outDir = parse.GetValue(output)!;
-            Directory.CreateDirectory(outDir);
             var baseConfig = run.Build(parse);
+            TrainPipeline.RequireFolder(outDir, "--out");
+            Directory.CreateDirectory(outDir);
             File.WriteAllText(Path.Combine(outDir, "config.yaml"), baseConfig.ToYaml());
             using var cts = CliRunner.CancelOnCtrlC();
             var runs = new List<CompareRun>();
+            var modelList = ParseModels(parse.GetValue(models));
+            foreach (string? model in modelList?.Cast<string?>() ?? [null])
             foreach (var (loss, seedCount) in plan)
                 for (int seed = 0; seed < seedCount; seed++)
                 {
-                    var runDir = Path.Combine(outDir, $"{loss}-seed{seed}");
+                    // One model keeps the folder names of a loss comparison; several get the model in front.
+                    string group = model is null ? loss : $"{model} {loss}";
+                    var runDir = Path.Combine(outDir, model is null ? $"{loss}-seed{seed}" : $"{model}-{loss}-seed{seed}");
                     var final = Path.Combine(runDir, "eval", "final.json");
-                    if (!File.Exists(final))
+                    // Only a run that trained to its end counts as done: an interrupted one leaves eval/final.json too.
+                    if (!TrainPipeline.IsCompleted(runDir))
                     {
                         var config = run.Build(parse, loss);
                         config.Train.Seed = seed;
+                        if (model is not null) config.Model.Name = model;
                         bool resume = File.Exists(Path.Combine(runDir, "checkpoints", "last.ckpt"));
                         Console.WriteLine($"compare: {(resume ? "resuming" : "training")} {loss} seed {seed} in {runDir}");
-                        var summary = TrainPipeline.Run(config, runDir, resume, $"{loss}/s{seed}", cts.Token);
+                        var summary = TrainPipeline.Run(config, runDir, resume, $"{group}/s{seed}", cts.Token);
                         if (summary.Outcome == TrainingOutcome.Interrupted)
                         {
                             Console.WriteLine($"Interrupted; run the same command again to continue from {summary.Checkpoint}.");
@@ -49,14 +59,28 @@ public static class CompareCommand
                         }
                     }
                     else Console.WriteLine($"compare: {loss} seed {seed} already done ({final})");
-                    runs.Add(ReadRun(loss, seed, runDir, final));
+                    runs.Add(ReadRun(group, seed, runDir, final));
                 }
-            var report = CompareReport.Write(runs, outDir, $"Loss comparison: {string.Join(" vs ", plan.Select(p => $"{p.Loss} ({p.Seeds} seed{(p.Seeds == 1 ? "" : "s")})"))}");
+            string title = $"{(modelList is null ? "Loss comparison" : $"Detector × loss comparison ({string.Join(", ", modelList)})")}: " +
+                string.Join(" vs ", plan.Select(p => $"{p.Loss} ({p.Seeds} seed{(p.Seeds == 1 ? "" : "s")})"));
+            var report = CompareReport.Write(runs, outDir, title);
             Console.WriteLine(File.ReadAllText(report));
             Console.WriteLine($"report: {Path.GetFullPath(report)}");
             return ExitCodes.Success;
         });
         return cmd;
+    }
+
+    /// <summary>"atss-r18,fcos-r18" → the names, checked against the registry; null or empty → null (the configured model).</summary>
+    public static List<string>? ParseModels(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        foreach (var name in names)
+            if (!Models.DetectorRegistry.IsKnown(name))
+                throw new UserFacingException($"--models: unknown model '{name}'; models: {string.Join(", ", Models.DetectorRegistry.Names)}.", ExitCodes.UsageError);
+        if (names.Distinct().Count() != names.Count) throw new UserFacingException("--models: a model is listed twice.", ExitCodes.UsageError);
+        return names;
     }
 
     /// <summary>"fl:3,hpf:3,qfl" with a default of 3 seeds: [(fl, 3), (hpf, 3), (qfl, 3)].</summary>
@@ -67,7 +91,7 @@ public static class CompareCommand
         {
             var parts = item.Split(':');
             var loss = parts[0];
-            if (loss is not ("fl" or "hpf" or "qfl" or "vfl")) throw new UserFacingException($"--losses: unknown loss '{loss}'; use fl, hpf, qfl, vfl.", ExitCodes.UsageError);
+            if (!LossNames.All.Contains(loss)) throw new UserFacingException($"--losses: unknown loss '{loss}'; use {LossNames.Listed()}.", ExitCodes.UsageError);
             int n = defaultSeeds;
             if (parts.Length > 2 || (parts.Length == 2 && !int.TryParse(parts[1], out n)) || n < 1)
                 throw new UserFacingException($"--losses: '{item}' should be a loss name or name:seeds with seeds >= 1.", ExitCodes.UsageError);

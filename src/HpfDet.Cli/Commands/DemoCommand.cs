@@ -45,14 +45,20 @@ public static class DemoCommand
         cmd.SetAction(parse =>
         {
             var config = Preset();
-            if (parse.GetValue(epochs) is { } e) config.Train.Epochs = e;
+            if (parse.GetValue(epochs) is { } e)
+            {
+                config.Train.Epochs = e;
+                config.NoteOrigin("train.epochs", "--epochs");
+            }
             foreach (var s in parse.GetValue(set) ?? [])
             {
                 int eq = s.IndexOf('=');
                 if (eq <= 0) throw new UserFacingException($"--set '{s}': expected key=value.", ExitCodes.UsageError);
                 config.Set(s[..eq].Trim(), s[(eq + 1)..], $"--set {s}");
             }
+            config.Validate();   // before anything is generated or written
             string dir = parse.GetValue(output) ?? Path.Combine("runs", $"demo-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            TrainPipeline.RequireFolder(dir, "--out");
             Console.WriteLine($"HpfDet demo: {config.Data.SyntheticCount} synthetic training images ({config.Data.SyntheticSize}×{config.Data.SyntheticSize}), " +
                 $"ATSS-R18 (ImageNet weights) with {config.Loss.Name.ToUpperInvariant()}, {config.Train.Epochs} epochs, into {dir}");
 

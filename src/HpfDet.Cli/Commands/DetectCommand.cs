@@ -31,51 +31,70 @@ public static class DetectCommand
         });
         cmd.SetAction(parse =>
         {
+            int skipped;
             var written = parse.GetValue(engine) == "onnx"
-                ? RunOnnx(parse.GetValue(model)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score))
-                : Run(parse.GetValue(weights)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score));
-            Console.WriteLine($"wrote {written} images with detections and results.json to {Path.GetFullPath(parse.GetValue(output)!)}");
+                ? RunOnnx(parse.GetValue(model)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out skipped)
+                : Run(parse.GetValue(weights)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out skipped);
+            Console.WriteLine($"wrote {written} images with detections and results.json to {Path.GetFullPath(parse.GetValue(output)!)}" +
+                (skipped > 0 ? $"; skipped {skipped} image(s) that cannot be decoded" : ""));
             return ExitCodes.Success;
         });
         return cmd;
     }
 
-    /// <summary>Runs the checkpoint with libtorch; returns the number of drawn images.</summary>
-    public static int Run(string weights, string imagesPath, string outDir, double minScore)
+    /// <summary>Returns the number of drawn images.</summary>
+    public static int Run(string weights, string imagesPath, string outDir, double minScore) => Run(weights, imagesPath, outDir, minScore, out _);
+
+    /// <summary>
+    /// Returns the number of drawn images; <paramref name="skipped"/> counts the images that cannot be
+    /// decoded (empty, truncated, not an image), which are left out of the drawings and of results.json alike.
+    /// </summary>
+    public static int Run(string weights, string imagesPath, string outDir, double minScore, out int skipped) =>
+        Run(imagesPath, outDir, minScore, out skipped, files =>
+        {
+            var (model, config, classNames) = CheckpointModel.Load(weights);
+            return (classNames, dataset =>
+            {
+                var loader = new DataLoader(dataset, config.TestTransforms(), config.InputNormalization(), new DataLoaderOptions(1, config.Data.Workers, Shuffle: false));
+                return (DetectionEvaluation.Predict(model, dataset, loader), loader.Issues);
+            });
+        });
+
+    /// <summary>
+    /// The same with an exported model on ONNX Runtime (HpfDet.Inference), one image at a time as the
+    /// libtorch path: the same results.json and drawings.
+    /// </summary>
+    public static int RunOnnx(string modelPath, string imagesPath, string outDir, double minScore, out int skipped)
     {
-        var files = ImageFiles(imagesPath);
-        var (model, config, classNames) = CheckpointModel.Load(weights);
-        var (dataset, samples) = Dataset(files, classNames);
-        var loader = new DataLoader(dataset, config.TestTransforms(), config.InputNormalization(), new DataLoaderOptions(1, config.Data.Workers, Shuffle: false));
-        var detections = DetectionEvaluation.Predict(model, dataset, loader);
-        Write(dataset, samples, classNames, detections, outDir, minScore);
-        return samples.Count;
+        HpfDet.Inference.OnnxDetector? detector = null;
+        try
+        {
+            return Run(imagesPath, outDir, minScore, out skipped, files =>
+            {
+                detector = HpfDet.Inference.OnnxDetector.Load(modelPath);
+                return (detector.Info.ClassNames, dataset =>
+                {
+                    var issues = new DataIssues();
+                    return (OnnxPrediction.Predict(detector, dataset, 1, issues), issues);
+                });
+            });
+        }
+        finally { detector?.Dispose(); }
     }
 
-    /// <summary>Runs an exported model with ONNX Runtime, one image at a time as the libtorch path; returns the number of drawn images.</summary>
-    public static int RunOnnx(string modelPath, string imagesPath, string outDir, double minScore)
+    /// <summary>
+    /// Lists and checks the images, asks <paramref name="engine"/> for the class names and a predictor,
+    /// predicts, and writes results.json, the drawings and image_ids.txt.
+    /// </summary>
+    static int Run(string imagesPath, string outDir, double minScore, out int skipped,
+        Func<string[], (IReadOnlyList<string> ClassNames, Func<DetectionDataset, (HpfDet.Evaluation.CocoDetections Detections, DataIssues Issues)> Predict)> engine)
     {
-        var files = ImageFiles(imagesPath);
-        using var detector = HpfDet.Inference.OnnxDetector.Load(modelPath);
-        var classNames = detector.Info.ClassNames;
-        var (dataset, samples) = Dataset(files, classNames);
-        var detections = OnnxPrediction.Predict(detector, dataset, 1, dataset.Issues);
-        Write(dataset, samples, classNames, detections, outDir, minScore);
-        return samples.Count;
-    }
-
-    static string[] ImageFiles(string imagesPath)
-    {
+        TrainPipeline.RequireFolder(outDir, "--out");
         var files = File.Exists(imagesPath) ? [imagesPath]
             : Directory.Exists(imagesPath) ? Directory.GetFiles(imagesPath).Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).OrderBy(f => f, StringComparer.Ordinal).ToArray()
             : throw new UserFacingException($"'{imagesPath}' is neither an image file nor a folder (--images).");
         if (files.Length == 0) throw new UserFacingException($"No image ({string.Join(", ", ImageExtensions)}) in '{imagesPath}'.");
-        return files;
-    }
-
-    /// <summary>The decodable images as a dataset without ground truth; the others are reported and skipped.</summary>
-    static (DetectionDataset Dataset, List<DetectionSample> Samples) Dataset(string[] files, IReadOnlyList<string> classNames)
-    {
+        var (classNames, predict) = engine(files);
         var issues = new DataIssues();
         var samples = new List<DetectionSample>();
         foreach (var f in files)
@@ -87,22 +106,35 @@ public static class DetectCommand
             }
             samples.Add(new DetectionSample(samples.Count + 1, Path.GetFullPath(f), Path.GetFileName(f), size.Width, size.Height, []));
         }
-        if (issues.Count > 0) Console.WriteLine(issues.Summary());
-        return (new DetectionDataset("images", classNames, samples, issues), samples);
-    }
-
-    /// <summary>results.json (COCO results), one drawn PNG per image, image_ids.txt.</summary>
-    static void Write(DetectionDataset dataset, List<DetectionSample> samples, IReadOnlyList<string> classNames, HpfDet.Evaluation.CocoDetections detections, string outDir, double minScore)
-    {
+        if (samples.Count == 0)
+            throw new UserFacingException($"None of the {files.Length} image(s) in '{imagesPath}' can be decoded: {issues.Summary(3).ReplaceLineEndings(" ")}");
+        var dataset = new DetectionDataset("images", classNames, samples, issues);
+        var (detections, loaderIssues) = predict(dataset);
+        // A file whose header reads but whose pixels do not (truncated) was skipped by the loader like an
+        // empty one by ReadSize: it has no detections in results.json and no drawing, and is counted.
+        var undecodable = loaderIssues.Items.Where(i => i.SkipsSample).Select(i => i.File).ToHashSet();
+        foreach (var issue in loaderIssues.Items) issues.Add(issue);
         Directory.CreateDirectory(outDir);
         detections.Save(Path.Combine(outDir, "results.json"));
         var categoryToLabel = Enumerable.Range(0, classNames.Count).ToDictionary(dataset.CategoryIdOf, i => i);
         var byImage = DetectionDrawer.FromCocoDetections(detections, id => categoryToLabel[id], minScore);
-        foreach (var s in samples)
+        var names = new DrawingFileNames();
+        var lines = new List<string>();
+        foreach (var s in samples.Where(s => !undecodable.Contains(s.ImagePath)))
         {
             var boxes = byImage.GetValueOrDefault(s.ImageId) ?? [];
-            DetectionDrawer.Draw(s.ImagePath, boxes, classNames, Path.Combine(outDir, Path.GetFileNameWithoutExtension(s.FileName) + ".png"));
+            var png = names.PngFor(s.FileName);
+            try { DetectionDrawer.Draw(s.ImagePath, boxes, classNames, Path.Combine(outDir, png)); }
+            catch (HpfDetException e)
+            {
+                issues.Add(new DataIssue(DataIssueKind.CorruptImage, s.ImagePath, $"cannot be decoded for drawing ({e.Message}); skipped"));
+                continue;
+            }
+            lines.Add($"{s.ImageId}\t{s.FileName}\t{png}");
         }
-        File.WriteAllLines(Path.Combine(outDir, "image_ids.txt"), samples.Select(s => $"{s.ImageId}\t{s.FileName}"));
+        File.WriteAllLines(Path.Combine(outDir, "image_ids.txt"), lines);
+        skipped = issues.SkippedSamples;
+        if (issues.Count > 0) Console.WriteLine($"warning: {issues.Summary()}");
+        return lines.Count;
     }
 }

@@ -5,7 +5,7 @@ using HpfDet.Evaluation;
 namespace HpfDet.Cli.Commands;
 
 /// <summary>
-/// `hpfdet eval`: COCO (pycocotools-identical) and VOC mAP@0.5 evaluation. File form:
+/// `hpfdet eval`: COCO (pycocotools-identical but for annotation id 0, see CocoEvaluator) and VOC mAP@0.5 evaluation. File form:
 /// `--gt GT.json --results DT.json [--json OUT.json] [--plots DIR]`. The options of the file form
 /// are optional so that other forms can share the command; they are required together.
 /// </summary>
@@ -22,7 +22,8 @@ public static class EvalCommand
         var dataOption = new Option<string?>("--data") { Description = "With --weights or --onnx: dataset path (VOC root, YOLO data.yaml, COCO JSON) or 'synthetic'." };
         var formatOption = new Option<string?>("--format") { Description = "With --weights: voc | coco | yolo | synthetic (default: the checkpoint's)." };
         var splitOption = new Option<string?>("--split") { Description = "With --weights: split to evaluate (default: the run's validation split)." };
-        var cmd = new Command("eval", "Evaluate detections: COCO AP/AR exactly as pycocotools computes them, plus Pascal VOC mAP@0.5. " +
+        var cmd = new Command("eval", "Evaluate detections: COCO AP/AR exactly as pycocotools computes them (except that an annotation with id 0 is matched " +
+            "like any other, where pycocotools treats it as unmatched), plus Pascal VOC mAP@0.5. " +
             "Either a results file (--gt, --results) or a checkpoint on a dataset (--weights, --data).");
         cmd.Options.Add(weightsOption);
         cmd.Options.Add(onnxOption);

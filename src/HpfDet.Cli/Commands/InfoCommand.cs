@@ -41,7 +41,7 @@ public static class InfoCommand
         {
             "voc" => VocDatasetReader.Read(data, split, options),
             "yolo" => YoloDatasetReader.Read(data, split ?? "train", options),
-            "coco" => CocoDatasetReader.Read(data, images, options),
+            "coco" => CocoDatasetReader.Read(data, images, options, split),
             null => throw new UserFacingException("--format is required (voc, coco or yolo) unless --data is 'synthetic'.", ExitCodes.UsageError),
             _ => throw new UserFacingException($"Unknown --format '{format}': use voc, coco or yolo.", ExitCodes.UsageError),
         };

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using HpfDet.Losses;
+using HpfDet.Models;
 using HpfDet.Training;
 
 namespace HpfDet.Cli.Commands;
@@ -12,13 +14,20 @@ public static class TrainCommand
     {
         public Option<string?> Data { get; } = new("--data") { Description = "Dataset path (VOC root, YOLO data.yaml, COCO train JSON) or 'synthetic'." };
         public Option<string?> Format { get; } = new("--format") { Description = "voc | coco | yolo | synthetic." };
-        public Option<string?> Model { get; } = new("--model") { Description = "atss-r18 (default) | atss-r34 | atss-r50 | atss-r101." };
+        public Option<string?> Model { get; } = CreateModelOption();
         public Option<int?> Epochs { get; } = new("--epochs") { Description = "Training epochs." };
         public Option<int?> Batch { get; } = new("--batch") { Description = "Images per batch." };
         public Option<double?> Lr { get; } = new("--lr") { Description = "Base learning rate." };
         public Option<int?> Scale { get; } = new("--scale") { Description = "Short side of the input scale (the long side is capped by train.max_size)." };
         public Option<string?> Config { get; } = new("--config") { Description = "YAML file with every hyperparameter (see a run's config.yaml)." };
         public Option<string[]> Set { get; } = new("--set") { Description = "Override one key, e.g. --set train.lr=0.02 (repeatable).", AllowMultipleArgumentsPerToken = false };
+
+        static Option<string?> CreateModelOption()
+        {
+            var option = new Option<string?>("--model") { Description = $"{string.Join(" | ", DetectorRegistry.Names)} (default {DetectorRegistry.Names[0]}); r34/r50/r101 need model.backbone_weights or model.pretrained=false." };
+            option.AcceptOnlyFromAmong([.. DetectorRegistry.Names]);
+            return option;
+        }
 
         public void AddTo(Command cmd)
         {
@@ -32,18 +41,28 @@ public static class TrainCommand
             if (parse.GetValue(Data) is { } data)
             {
                 config.Data.Path = data;
-                if (data == "synthetic") config.Data.Format = "synthetic";
+                config.NoteOrigin("data.path", "--data");
+                if (data == "synthetic")
+                {
+                    config.Data.Format = "synthetic";
+                    config.NoteOrigin("data.format", "--data synthetic");
+                }
             }
-            if (parse.GetValue(Format) is { } format) config.Data.Format = format;
-            if (parse.GetValue(Model) is { } model) config.Model.Name = model;
-            if (loss is not null) config.Loss.Name = loss;
-            if (parse.GetValue(Epochs) is { } epochs) config.Train.Epochs = epochs;
-            if (parse.GetValue(Batch) is { } batch) config.Train.Batch = batch;
-            if (parse.GetValue(Lr) is { } lr) config.Train.Lr = lr;
+            if (parse.GetValue(Format) is { } format) { config.Data.Format = format; config.NoteOrigin("data.format", "--format"); }
+            if (parse.GetValue(Model) is { } model) { config.Model.Name = model; config.NoteOrigin("model.name", "--model"); }
+            if (loss is not null) { config.Loss.Name = loss; config.NoteOrigin("loss.name", "--loss"); }
+            if (parse.GetValue(Epochs) is { } epochs) { config.Train.Epochs = epochs; config.NoteOrigin("train.epochs", "--epochs"); }
+            if (parse.GetValue(Batch) is { } batch) { config.Train.Batch = batch; config.NoteOrigin("train.batch", "--batch"); }
+            if (parse.GetValue(Lr) is { } lr) { config.Train.Lr = lr; config.NoteOrigin("train.lr", "--lr"); }
             if (parse.GetValue(Scale) is { } scale)
             {
                 config.Train.Scale = scale;
-                config.Train.MaxSize = Math.Max(config.Train.MaxSize, scale);
+                config.NoteOrigin("train.scale", "--scale");
+                if (scale > config.Train.MaxSize)
+                {
+                    config.Train.MaxSize = scale;
+                    config.NoteOrigin("train.max_size", "--scale");
+                }
             }
             foreach (var s in parse.GetValue(Set) ?? [])
             {
@@ -62,8 +81,8 @@ public static class TrainCommand
     public static Command Create()
     {
         var run = new RunOptions();
-        var loss = new Option<string?>("--loss") { Description = "Classification loss: hpf (default) | fl | qfl | vfl." };
-        loss.AcceptOnlyFromAmong("hpf", "fl", "qfl", "vfl");
+        var loss = new Option<string?>("--loss") { Description = $"Classification loss: {string.Join(" | ", LossNames.All)} (default {LossNames.All[0]})." };
+        loss.AcceptOnlyFromAmong([.. LossNames.All]);
         var output = new Option<string?>("--out") { Description = "Run folder (config.yaml, log.jsonl, checkpoints/, eval/, plots/)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from checkpoints/last.ckpt." };
         var cmd = new Command("train", "Train an ATSS detector with focal loss, HPF, QFL or VFL; evaluates on the validation split.");

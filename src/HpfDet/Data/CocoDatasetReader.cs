@@ -1,39 +1,55 @@
-using System.Text.Json;
+using HpfDet.Evaluation;
 
 namespace HpfDet.Data;
 
 /// <summary>
-/// Reads a COCO instances JSON (images, annotations, categories) with its image folder. Category ids
-/// are mapped to contiguous indices in ascending id order; <see cref="DetectionDataset.CocoCategoryIds"/>
-/// maps them back. bbox [x, y, w, h] becomes xyxy.
+/// Reads a COCO instances JSON (images, annotations, categories) with its image folder, through the
+/// same parser as the evaluation ground truth (<see cref="CocoGroundTruth"/>). Category ids are mapped
+/// to contiguous indices in ascending id order; <see cref="DetectionDataset.CocoCategoryIds"/> maps
+/// them back. bbox [x, y, w, h] becomes xyxy. Also reads Roboflow's COCO export: a folder holding
+/// train/, valid/ and test/, each with its images and _annotations.coco.json.
 /// </summary>
 public static class CocoDatasetReader
 {
-    /// <summary>Reads <paramref name="jsonPath"/>; images are looked up in <paramref name="imageDir"/> (default: the JSON's folder).</summary>
-    public static DetectionDataset Read(string jsonPath, string? imageDir = null, DataReadOptions? options = null)
+    /// <summary>The annotation file name in each split folder of a Roboflow COCO export.</summary>
+    public const string RoboflowAnnotationFile = "_annotations.coco.json";
+
+    /// <summary>
+    /// Reads <paramref name="jsonPath"/>; images are looked up in <paramref name="imageDir"/> (default:
+    /// the JSON's folder). When <paramref name="jsonPath"/> is a folder, it is a Roboflow export: its
+    /// <paramref name="split"/> folder (train, valid/val, test; default train) or, without split folders,
+    /// the folder itself holds _annotations.coco.json beside the images.
+    /// </summary>
+    public static DetectionDataset Read(string jsonPath, string? imageDir = null, DataReadOptions? options = null, string? split = null)
     {
         options ??= DataReadOptions.Default;
         jsonPath = Path.GetFullPath(jsonPath);
+        if (Directory.Exists(jsonPath))
+        {
+            jsonPath = RoboflowSplitFile(jsonPath, split ?? "train");
+            imageDir ??= Path.GetDirectoryName(jsonPath);
+        }
         if (!File.Exists(jsonPath))
             throw new HpfDetException($"COCO annotation file '{jsonPath}' not found.");
         imageDir = Path.GetFullPath(imageDir ?? Path.GetDirectoryName(jsonPath)!);
         if (!Directory.Exists(imageDir))
             throw new HpfDetException($"Image folder '{imageDir}' for '{jsonPath}' not found; pass the folder holding the images.");
 
-        using var doc = Parse(jsonPath);
-        var root = doc.RootElement;
-        if (root.ValueKind != JsonValueKind.Object)
-            throw new HpfDetException($"{jsonPath}: the top level must be an object with images, annotations and categories.");
+        byte[] bytes;
+        try { bytes = CocoJson.ReadFile(jsonPath, "COCO annotation"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new HpfDetException($"COCO annotation file '{jsonPath}' cannot be read: {e.Message}", e);
+        }
+        var coco = CocoGroundTruth.ParseInstances(bytes, $"'{jsonPath}'");
 
         // Categories: sorted by id → contiguous index.
         var categories = new List<(int Id, string Name)>();
-        foreach (var (c, i) in Array(root, "categories", jsonPath).Select((c, i) => (c, i)))
+        foreach (var (c, i) in coco.Categories.Select((c, i) => (c, i)))
         {
-            var id = Int(c, "id", $"categories[{i}]", jsonPath);
-            var name = c.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : $"class{id}";
-            if (categories.Any(x => x.Id == id))
-                throw new HpfDetException($"{jsonPath}: categories[{i}] repeats category id {id}; category ids must be unique.");
-            categories.Add((id, name));
+            if (categories.Any(x => x.Id == c.Id))
+                throw new HpfDetException($"{jsonPath}: categories[{i}] repeats category id {c.Id}; category ids must be unique.");
+            categories.Add((c.Id, c.Name));
         }
         if (categories.Count == 0)
             throw new HpfDetException($"{jsonPath}: 'categories' is empty; list the classes as {{\"id\": 1, \"name\": \"...\"}}.");
@@ -43,11 +59,10 @@ public static class CocoDatasetReader
         var issues = new DataIssues(options.Strict);
         var images = new List<(long Id, string File, string Path, int W, int H)>();
         var seenIds = new HashSet<long>();
-        foreach (var (im, i) in Array(root, "images", jsonPath).Select((im, i) => (im, i)))
+        foreach (var (im, i) in coco.Images.Select((im, i) => (im, i)))
         {
             var where = $"images[{i}]";
-            var id = Long(im, "id", where, jsonPath);
-            var file = im.TryGetProperty("file_name", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString()! : "";
+            var (id, file) = (im.Id, im.FileName);
             if (!seenIds.Add(id))
             {
                 issues.Add(DataIssueKind.DuplicateImageId, jsonPath, $"{where} ('{file}') repeats image id {id}; skipped (its annotations go to the first image with that id)");
@@ -64,78 +79,59 @@ public static class CocoDatasetReader
                 issues.Add(DataIssueKind.PathEscape, jsonPath, $"{where} file_name '{file}' would leave the image folder '{imageDir}'; refused");
                 continue;
             }
-            (int, int)? declared = im.TryGetProperty("width", out var w) && im.TryGetProperty("height", out var h)
-                && w.TryGetInt32(out var wi) && h.TryGetInt32(out var hi) && wi > 0 && hi > 0 ? (wi, hi) : null;
-            if (SampleValidator.CheckImage(path, $"{jsonPath} ({where}, '{file}')", options.ImageCheck, declared, issues) is not { } size)
+            (int, int)? declared = im.Width > 0 && im.Height > 0 ? (im.Width, im.Height) : null;
+            if (SampleValidator.CheckImage(path, $"{jsonPath} ({where}, '{file}')", options, declared, issues, imageDir) is not { } size)
                 continue;
             images.Add((id, file, path, size.Width, size.Height));
         }
 
         var boxesByImage = images.ToDictionary(im => im.Id, _ => new List<BoxAnnotation>());
         var sizeById = images.ToDictionary(im => im.Id, im => (im.W, im.H));
-        if (root.TryGetProperty("annotations", out _))
+        foreach (var (a, i) in coco.Annotations.Select((a, i) => (a, i)))
         {
-            foreach (var (a, i) in Array(root, "annotations", jsonPath).Select((a, i) => (a, i)))
+            var where = $"{jsonPath} (annotations[{i}])";
+            if (!indexOfCategory.TryGetValue(a.CategoryId, out var label))
             {
-                var where = $"{jsonPath} (annotations[{i}])";
-                if (!a.TryGetProperty("image_id", out var imId) || !imId.TryGetInt64(out var imageId)
-                    || !a.TryGetProperty("category_id", out var catEl) || !catEl.TryGetInt32(out var categoryId)
-                    || !a.TryGetProperty("bbox", out var bb) || bb.ValueKind != JsonValueKind.Array || bb.GetArrayLength() != 4
-                    || bb.EnumerateArray().Any(v => v.ValueKind != JsonValueKind.Number))
-                {
-                    issues.Add(DataIssueKind.MalformedBox, where, "needs integer image_id and category_id and a 4-number bbox [x, y, w, h]; dropped");
-                    continue;
-                }
-                if (!indexOfCategory.TryGetValue(categoryId, out var label))
-                {
-                    issues.Add(DataIssueKind.UnknownClass, where, $"category_id {categoryId} is not in categories; box dropped");
-                    continue;
-                }
-                if (!boxesByImage.TryGetValue(imageId, out var list))
-                {
-                    // The image was skipped (already reported) or never listed.
-                    if (!seenIds.Contains(imageId))
-                        issues.Add(DataIssueKind.MalformedBox, where, $"image_id {imageId} is not in images; box dropped");
-                    continue;
-                }
-                var v = bb.EnumerateArray().Select(e => e.GetSingle()).ToArray();
-                var crowd = a.TryGetProperty("iscrowd", out var c) && c.TryGetInt32(out var ci) && ci != 0;
-                var (w, h) = sizeById[imageId];
-                var box = SampleValidator.ClipOrDrop(new BoxAnnotation(v[0], v[1], v[0] + v[2], v[1] + v[3], label, crowd), w, h, where, issues);
-                if (box != null) list.Add(box.Value);
+                issues.Add(DataIssueKind.UnknownClass, where, $"category_id {a.CategoryId} is not in categories; box dropped");
+                continue;
             }
+            if (!boxesByImage.TryGetValue(a.ImageId, out var list))
+            {
+                // The image was skipped (already reported) or never listed.
+                if (!seenIds.Contains(a.ImageId))
+                    issues.Add(DataIssueKind.MalformedBox, where, $"image_id {a.ImageId} is not in images; box dropped");
+                continue;
+            }
+            var (w, h) = sizeById[a.ImageId];
+            var (x1, y1) = ((float)a.X, (float)a.Y);
+            var box = SampleValidator.ClipOrDrop(new BoxAnnotation(x1, y1, (float)(a.X + a.W), (float)(a.Y + a.H), label, a.IsCrowd), w, h, where, issues);
+            if (box != null) list.Add(box.Value);
         }
 
-        var samples = images.Select(im => new DetectionSample(im.Id, im.Path, im.File, im.W, im.H, boxesByImage[im.Id])).ToList();
+        var samples = images.Select(im => new DetectionSample(im.Id, im.Path, im.File, im.W, im.H, boxesByImage[im.Id]) { MaxImagePixels = options.MaxImagePixels }).ToList();
         return new DetectionDataset(jsonPath, categories.Select(c => c.Name).ToList(), samples, issues, categories.Select(c => c.Id).ToList());
     }
 
-    static JsonDocument Parse(string path)
+    /// <summary>True when <paramref name="folder"/> is a Roboflow COCO export (split folders, or the annotation file itself).</summary>
+    public static bool IsRoboflowExport(string folder) =>
+        Directory.Exists(folder) && (File.Exists(Path.Combine(folder, RoboflowAnnotationFile))
+            || SplitFolderNames.Any(s => File.Exists(Path.Combine(folder, s, RoboflowAnnotationFile))));
+
+    static readonly string[] SplitFolderNames = ["train", "valid", "val", "test"];
+
+    /// <summary>The annotation file of <paramref name="split"/> in a Roboflow COCO export folder.</summary>
+    static string RoboflowSplitFile(string folder, string split)
     {
-        try
+        var direct = Path.Combine(folder, RoboflowAnnotationFile);
+        string[] candidates = split is "val" or "valid" or "validation" ? ["valid", "val", "validation"] : [split];
+        foreach (var c in candidates)
         {
-            using var stream = File.OpenRead(path);
-            return JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Skip });
+            var dir = DatasetPaths.ResolveInside(folder, c);
+            if (dir != null && File.Exists(Path.Combine(dir, RoboflowAnnotationFile))) return Path.Combine(dir, RoboflowAnnotationFile);
         }
-        catch (JsonException e)
-        {
-            var line = e.LineNumber is { } l ? $":{l + 1}" : "";
-            throw new HpfDetException($"{path}{line}: malformed JSON: {e.Message} Fix the file.", e);
-        }
+        if (File.Exists(direct)) return direct;
+        var found = SplitFolderNames.Where(s => File.Exists(Path.Combine(folder, s, RoboflowAnnotationFile))).ToList();
+        throw new HpfDetException($"'{folder}' is a folder but holds no {RoboflowAnnotationFile} for split '{split}'"
+            + (found.Count > 0 ? $"; splits found: {string.Join(", ", found)}." : $": pass the COCO annotation JSON, or a Roboflow COCO export (train/, valid/, test/ each with {RoboflowAnnotationFile})."));
     }
-
-    static IEnumerable<JsonElement> Array(JsonElement root, string name, string path)
-    {
-        if (!root.TryGetProperty(name, out var a) || a.ValueKind != JsonValueKind.Array)
-            throw new HpfDetException($"{path}: '{name}' missing or not an array; a COCO instances file has images, annotations and categories arrays.");
-        return a.EnumerateArray();
-    }
-
-    static int Int(JsonElement e, string field, string where, string path) =>
-        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(field, out var v) && v.TryGetInt32(out var i)
-            ? i : throw new HpfDetException($"{path}: {where}.{field} missing or not an integer.");
-
-    static long Long(JsonElement e, string field, string where, string path) =>
-        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(field, out var v) && v.TryGetInt64(out var i)
-            ? i : throw new HpfDetException($"{path}: {where}.{field} missing or not an integer.");
 }

@@ -6,7 +6,7 @@ namespace HpfDet.Data;
 /// <summary>
 /// Writes any dataset as COCO ground truth so that evaluation always reads COCO: image ids from the
 /// samples, category id = the source's COCO id or contiguous index + 1, bbox [x, y, w, h],
-/// area = w * h, iscrowd from the box flag. Annotation ids run 1..N in sample order.
+/// area = w * h, iscrowd from the box flag, difficult (VOC) as a 'difficult' field. Annotation ids run 1..N in sample order.
 /// </summary>
 public static class CocoGroundTruthWriter
 {
@@ -64,6 +64,8 @@ public static class CocoGroundTruthWriter
                 w.WriteEndArray();
                 w.WriteNumber("area", b.Width * b.Height);
                 w.WriteNumber("iscrowd", b.IsCrowd ? 1 : 0);
+                // VOC 'difficult' reaches the VOC metric (neither a hit nor a miss); pycocotools ignores the field.
+                if (b.Difficult) w.WriteNumber("difficult", 1);
                 w.WriteEndObject();
             }
         w.WriteEndArray();

@@ -25,6 +25,10 @@ public enum DataIssueKind
     PathEscape,
     /// <summary>The size stored in the annotation differs from the image file's (file's size used).</summary>
     SizeMismatch,
+    /// <summary>The image declares more pixels than the limit (sample skipped).</summary>
+    ImageTooLarge,
+    /// <summary>A split has no label folder (its images are kept as background, counted in the reason).</summary>
+    MissingLabels,
 }
 
 /// <summary>One problem found in the input, with the file (and line, where known) it came from.</summary>
@@ -32,7 +36,7 @@ public sealed record DataIssue(DataIssueKind Kind, string File, string Reason, i
 {
     /// <summary>True when the whole sample was skipped.</summary>
     public bool SkipsSample => Kind is DataIssueKind.MissingImage or DataIssueKind.CorruptImage or DataIssueKind.MalformedAnnotation
-        or DataIssueKind.DuplicateImageId or DataIssueKind.PathEscape;
+        or DataIssueKind.DuplicateImageId or DataIssueKind.PathEscape or DataIssueKind.ImageTooLarge;
     /// <summary>True when one box was dropped.</summary>
     public bool DropsBox => Kind is DataIssueKind.UnknownClass or DataIssueKind.DegenerateBox or DataIssueKind.MalformedBox;
 
@@ -50,15 +54,24 @@ public sealed class DataIssues
     public DataIssues(bool strict = false) => Strict = strict;
 
     public bool Strict { get; }
-    public IReadOnlyList<DataIssue> Items => items;
-    public int Count => items.Count;
-    public int SkippedSamples => items.Count(i => i.SkipsSample);
-    public int DroppedBoxes => items.Count(i => i.DropsBox);
-    public int ClippedBoxes => items.Count(i => i.Kind == DataIssueKind.BoxClipped);
+    /// <summary>A snapshot of the issues so far (loader threads may still be adding).</summary>
+    public IReadOnlyList<DataIssue> Items => Snapshot();
+    public int Count { get { lock (items) return items.Count; } }
+    public int SkippedSamples => Snapshot().Count(i => i.SkipsSample);
+    public int DroppedBoxes => Snapshot().Count(i => i.DropsBox);
+    public int ClippedBoxes => Snapshot().Count(i => i.Kind == DataIssueKind.BoxClipped);
+    /// <summary>Issues that neither skip a sample nor drop or clip a box (sizes that disagree, missing label folders).</summary>
+    public int Warnings => Snapshot().Count(i => !i.SkipsSample && !i.DropsBox && i.Kind != DataIssueKind.BoxClipped);
 
     /// <summary>Number of issues per kind (kinds without issues are absent).</summary>
     public IReadOnlyDictionary<DataIssueKind, int> CountsByKind =>
-        items.GroupBy(i => i.Kind).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count());
+        Snapshot().GroupBy(i => i.Kind).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count());
+
+    // Read under the lock Add writes under: enumerating the list while a loader thread adds would throw.
+    DataIssue[] Snapshot()
+    {
+        lock (items) return items.ToArray();
+    }
 
     /// <summary>Records a problem; throws in strict mode. Thread-safe.</summary>
     public void Add(DataIssue issue)
@@ -73,13 +86,14 @@ public sealed class DataIssues
     /// <summary>A short text: counts per kind and the first <paramref name="maxFiles"/> issues.</summary>
     public string Summary(int maxFiles = 10)
     {
-        if (items.Count == 0) return "no data issues";
+        var items = Snapshot();
+        if (items.Length == 0) return "no data issues";
         var sb = new StringBuilder();
-        sb.Append($"{items.Count} data issue(s): ");
-        sb.AppendJoin(", ", CountsByKind.Select(kv => $"{kv.Value} {kv.Key}"));
-        sb.Append($" ({SkippedSamples} sample(s) skipped, {DroppedBoxes} box(es) dropped, {ClippedBoxes} clipped)");
+        sb.Append($"{items.Length} data issue(s): ");
+        sb.AppendJoin(", ", items.GroupBy(i => i.Kind).OrderBy(g => g.Key).Select(g => (g.Key, Value: g.Count())).Select(kv => $"{kv.Value} {kv.Key}"));
+        sb.Append($" ({items.Count(i => i.SkipsSample)} sample(s) skipped, {items.Count(i => i.DropsBox)} box(es) dropped, {items.Count(i => i.Kind == DataIssueKind.BoxClipped)} clipped)");
         foreach (var i in items.Take(maxFiles)) sb.Append('\n').Append("  ").Append(i);
-        if (items.Count > maxFiles) sb.Append($"\n  ... and {items.Count - maxFiles} more");
+        if (items.Length > maxFiles) sb.Append($"\n  ... and {items.Length - maxFiles} more");
         return sb.ToString();
     }
 }

@@ -49,6 +49,9 @@ public sealed class DataLoader
 
     public DataLoaderOptions Options { get; }
 
+    /// <summary>Called with every batch built, on the thread that built it (lets tests check that each one is disposed).</summary>
+    internal Action<DetectionBatch>? BatchCreated { get; set; }
+
     /// <summary>Images that could not be decoded while loading (left out of their batch).</summary>
     public DataIssues Issues { get; }
 
@@ -100,7 +103,13 @@ public sealed class DataLoader
                     (DetectionBatch?, Exception?) item;
                     try { item = (Collate(batches[b], epoch), null); }
                     catch (Exception e) { item = (null, e); }
-                    queues[w].Add(item, cts.Token);
+                    try { queues[w].Add(item, cts.Token); }
+                    catch (OperationCanceledException)
+                    {
+                        // Stopped while waiting for room: the batch never reaches the queue, so it is disposed here.
+                        item.Item1?.Dispose();
+                        throw;
+                    }
                     if (item.Item2 != null) return;
                 }
             }
@@ -136,7 +145,7 @@ public sealed class DataLoader
     /// </summary>
     public TransformSample Prepare(int index, int epoch)
     {
-        var sample = TransformSample.From(dataset[index], index);
+        var sample = TransformSample.From(dataset[index], index, transforms.DecodeTarget);
         transforms.Apply(sample, new Random(SeedFor(Options.Seed, epoch, index)));
         return sample;
     }
@@ -171,7 +180,9 @@ public sealed class DataLoader
             meta.Add(s.ToMeta() with { PaddedWidth = width, PaddedHeight = height });
         }
         var images = torch.tensor(pixels, [prepared.Count, 3, height, width], ScalarType.Float32);
-        return new DetectionBatch(images, boxes, labels, ignored, meta);
+        var batch = new DetectionBatch(images, boxes, labels, ignored, meta);
+        BatchCreated?.Invoke(batch);
+        return batch;
     }
 
     /// <summary>A seed mixed from (seed, epoch, index) with SplitMix64 steps, so nearby triples give unrelated streams.</summary>

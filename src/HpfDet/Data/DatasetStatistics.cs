@@ -17,8 +17,12 @@ public sealed record DatasetStatistics(
     int Large,
     IReadOnlyList<ClassStatistics> Classes,
     IReadOnlyList<DataIssue> Dropped,
-    IReadOnlyList<DataIssue> Clipped)
+    IReadOnlyList<DataIssue> Clipped,
+    IReadOnlyList<DataIssue>? Warnings = null)
 {
+    /// <summary>Issues that change nothing but deserve a look: annotation sizes that disagree with the image, missing label folders.</summary>
+    public IReadOnlyList<DataIssue> Warnings { get; init; } = Warnings ?? [];
+
     /// <summary>COCO's small/medium boundary: area 32².</summary>
     public const float SmallMaxArea = 32 * 32;
     /// <summary>COCO's medium/large boundary: area 96².</summary>
@@ -30,6 +34,7 @@ public sealed record DatasetStatistics(
         foreach (var b in dataset.Samples.SelectMany(s => s.Boxes))
             perClass[b.Label, b.Area < SmallMaxArea ? 0 : b.Area < MediumMaxArea ? 1 : 2]++;
         var classes = dataset.ClassNames.Select((n, c) => new ClassStatistics(n, perClass[c, 0] + perClass[c, 1] + perClass[c, 2], perClass[c, 0], perClass[c, 1], perClass[c, 2])).ToList();
+        var issues = dataset.Issues.Items;
         return new DatasetStatistics(
             dataset.Name,
             dataset.Count,
@@ -39,13 +44,15 @@ public sealed record DatasetStatistics(
             classes.Sum(c => c.Medium),
             classes.Sum(c => c.Large),
             classes,
-            dataset.Issues.Items.Where(i => i.DropsBox || i.SkipsSample).ToList(),
-            dataset.Issues.Items.Where(i => i.Kind == DataIssueKind.BoxClipped).ToList());
+            issues.Where(i => i.DropsBox || i.SkipsSample).ToList(),
+            issues.Where(i => i.Kind == DataIssueKind.BoxClipped).ToList(),
+            issues.Where(i => !i.DropsBox && !i.SkipsSample && i.Kind != DataIssueKind.BoxClipped).ToList());
     }
 
     /// <summary>
     /// JSON with images, boxes, classes [{name, boxes, small, medium, large}], sizes {small, medium,
-    /// large}, dropped [{file, line, kind, reason}] (dropped boxes and skipped samples), clipped count.
+    /// large}, dropped [{file, line, kind, reason}] (dropped boxes and skipped samples), clipped count,
+    /// warnings [{file, line, kind, reason}].
     /// </summary>
     public string ToJson()
     {
@@ -74,22 +81,28 @@ public sealed record DatasetStatistics(
                 w.WriteEndObject();
             }
             w.WriteEndArray();
-            w.WriteStartArray("dropped");
-            foreach (var d in Dropped)
-            {
-                w.WriteStartObject();
-                w.WriteString("file", d.File);
-                if (d.Line is { } line) w.WriteNumber("line", line);
-                else w.WriteNull("line");
-                w.WriteString("kind", d.Kind.ToString());
-                w.WriteString("reason", d.Reason);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteIssues(w, "dropped", Dropped);
             w.WriteNumber("clipped_boxes", Clipped.Count);
+            WriteIssues(w, "warnings", Warnings);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    static void WriteIssues(Utf8JsonWriter w, string name, IReadOnlyList<DataIssue> issues)
+    {
+        w.WriteStartArray(name);
+        foreach (var d in issues)
+        {
+            w.WriteStartObject();
+            w.WriteString("file", d.File);
+            if (d.Line is { } line) w.WriteNumber("line", line);
+            else w.WriteNull("line");
+            w.WriteString("kind", d.Kind.ToString());
+            w.WriteString("reason", d.Reason);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
     }
 
     /// <summary>A plain-text table for the console.</summary>
@@ -106,6 +119,12 @@ public sealed record DatasetStatistics(
         sb.AppendLine($"dropped: {Dropped.Count} (boxes dropped or images skipped); clipped boxes: {Clipped.Count}");
         foreach (var d in Dropped.Take(maxDropped)) sb.AppendLine($"  {d}");
         if (Dropped.Count > maxDropped) sb.AppendLine($"  ... and {Dropped.Count - maxDropped} more (see --json)");
+        if (Warnings.Count > 0)
+        {
+            sb.AppendLine($"warnings: {Warnings.Count} (" + string.Join(", ", Warnings.GroupBy(w => w.Kind).Select(g => $"{g.Count()} {g.Key}")) + ")");
+            foreach (var d in Warnings.Take(maxDropped)) sb.AppendLine($"  {d}");
+            if (Warnings.Count > maxDropped) sb.AppendLine($"  ... and {Warnings.Count - maxDropped} more (see --json)");
+        }
         return sb.ToString().TrimEnd();
     }
 }

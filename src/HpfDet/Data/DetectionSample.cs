@@ -20,6 +20,24 @@ public sealed record DetectionSample(
     IReadOnlyList<BoxAnnotation> Boxes,
     Func<ImageBuffer>? InMemoryImage = null)
 {
+    /// <summary>Images declaring more pixels than this are refused when decoded (set by the reader from <see cref="DataReadOptions.MaxImagePixels"/>).</summary>
+    public long MaxImagePixels { get; init; } = ImageDecoder.DefaultMaxPixels;
+
     /// <summary>Decodes (or renders) the image as RGBA8888 with EXIF orientation applied.</summary>
-    public ImageBuffer LoadImage() => InMemoryImage is { } render ? render() : ImageDecoder.Decode(ImagePath);
+    public ImageBuffer LoadImage() => InMemoryImage is { } render ? render() : ImageDecoder.Decode(ImagePath, MaxImagePixels);
+
+    /// <summary>
+    /// Decodes the image reduced at decode time where the codec can, to no less than
+    /// <paramref name="minimumSize"/>(full width, height); <paramref name="fullSize"/> is the size before reduction.
+    /// </summary>
+    public ImageBuffer LoadImage(Func<int, int, (int Width, int Height)>? minimumSize, out (int Width, int Height) fullSize)
+    {
+        if (InMemoryImage is { } render)
+        {
+            var image = render();
+            fullSize = (image.Width, image.Height);
+            return image;
+        }
+        return ImageDecoder.Decode(ImagePath, MaxImagePixels, minimumSize, out fullSize);
+    }
 }

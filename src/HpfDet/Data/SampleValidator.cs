@@ -4,28 +4,44 @@ namespace HpfDet.Data;
 internal static class SampleValidator
 {
     /// <summary>
-    /// Checks the image file as far as <paramref name="check"/> says; returns its displayed size (or
-    /// <paramref name="declared"/> when only existence is checked) or null after recording why it is unusable.
+    /// Checks the image file as far as <see cref="DataReadOptions.ImageCheck"/> (or <paramref name="check"/>)
+    /// says: inside <paramref name="datasetRoot"/> once links are followed, a file, within the pixel
+    /// limit, decodable. Returns its displayed size (or <paramref name="declared"/> when only existence
+    /// is checked) or null after recording why it is unusable.
     /// </summary>
-    public static (int Width, int Height)? CheckImage(string imagePath, string reportedFile, ImageCheck check,
-        (int Width, int Height)? declared, DataIssues issues)
+    public static (int Width, int Height)? CheckImage(string imagePath, string reportedFile, DataReadOptions options,
+        (int Width, int Height)? declared, DataIssues issues, string datasetRoot, ImageCheck? check = null)
     {
+        var how = check ?? options.ImageCheck;
         if (!File.Exists(imagePath))
         {
-            issues.Add(DataIssueKind.MissingImage, reportedFile, $"image file '{imagePath}' not found");
+            var what = Directory.Exists(imagePath) ? "is a folder, not an image file" : "not found";
+            issues.Add(DataIssueKind.MissingImage, reportedFile, $"image file '{imagePath}' {what}");
             return null;
         }
-        if (check == ImageCheck.Exists)
+        if (!CheckLink(datasetRoot, imagePath, reportedFile, "image", options, issues)) return null;
+        if (how == ImageCheck.Exists)
         {
-            if (declared is { Width: > 0, Height: > 0 }) return declared;
-            check = ImageCheck.Header; // the size must come from somewhere
+            if (declared is { Width: > 0, Height: > 0 } && (long)declared.Value.Width * declared.Value.Height <= options.MaxImagePixels) return declared;
+            how = ImageCheck.Header; // the size must come from somewhere
         }
-        (int Width, int Height)? size;
-        if (check == ImageCheck.FullDecode)
+        var size = ImageDecoder.ReadSize(imagePath);
+        if (size == null)
+        {
+            issues.Add(DataIssueKind.CorruptImage, reportedFile, $"image file '{imagePath}' is not a decodable image");
+            return null;
+        }
+        try { ImageDecoder.CheckPixelCount(size.Value.Width, size.Value.Height, options.MaxImagePixels, imagePath); }
+        catch (HpfDetException e)
+        {
+            issues.Add(DataIssueKind.ImageTooLarge, reportedFile, e.Message);
+            return null;
+        }
+        if (how == ImageCheck.FullDecode)
         {
             try
             {
-                var image = ImageDecoder.Decode(imagePath);
+                var image = ImageDecoder.Decode(imagePath, options.MaxImagePixels);
                 size = (image.Width, image.Height);
             }
             catch (HpfDetException e)
@@ -34,19 +50,23 @@ internal static class SampleValidator
                 return null;
             }
         }
-        else
-        {
-            size = ImageDecoder.ReadSize(imagePath);
-            if (size == null)
-            {
-                issues.Add(DataIssueKind.CorruptImage, reportedFile, $"image file '{imagePath}' is not a decodable image");
-                return null;
-            }
-        }
         if (declared is { } d && d != size.Value)
             issues.Add(DataIssueKind.SizeMismatch, reportedFile,
                 $"annotation says {d.Width}x{d.Height} but image '{imagePath}' is {size.Value.Width}x{size.Value.Height}; the image's size is used");
         return size;
+    }
+
+    /// <summary>
+    /// False (after recording a <see cref="DataIssueKind.PathEscape"/>) when <paramref name="path"/> is
+    /// reached through a symbolic link leading out of <paramref name="datasetRoot"/> and the options do not allow that.
+    /// </summary>
+    public static bool CheckLink(string datasetRoot, string path, string reportedFile, string what, DataReadOptions options, DataIssues issues)
+    {
+        if (options.AllowSymlinksOutside || !DatasetPaths.LeavesRoot(datasetRoot, path)) return true;
+        issues.Add(DataIssueKind.PathEscape, reportedFile,
+            $"{what} '{path}' is a symbolic link leading out of the dataset folder '{datasetRoot}' (or a link loop); refused. "
+            + "Copy the file into the dataset, or allow links out of it (DataReadOptions.AllowSymlinksOutside).");
+        return false;
     }
 
     /// <summary>

@@ -11,9 +11,19 @@ namespace HpfDet.Data;
 public static class VocDatasetReader
 {
     /// <summary>
+    /// Class-list files looked for in the dataset folder, in this order: one name a line, or CVAT's
+    /// labelmap.txt ("name:r,g,b:parts:actions" lines, its "background" entry left out).
+    /// </summary>
+    public static readonly string[] ClassListFiles = ["labels.txt", "classes.txt", "labelmap.txt"];
+
+    /// <summary>Deeper XML than this is refused: no real annotation nests beyond a handful of levels.</summary>
+    public const int MaxXmlDepth = 64;
+
+    /// <summary>
     /// Reads the samples listed in ImageSets/Main/<paramref name="split"/>.txt, or every annotation
-    /// when <paramref name="split"/> is null. Classes are <see cref="DataReadOptions.ClassNames"/> or,
-    /// when null, every name in Annotations/ sorted ordinally (so all splits agree).
+    /// when <paramref name="split"/> is null. Classes are <see cref="DataReadOptions.ClassNames"/>, else
+    /// the dataset's labels.txt or classes.txt, else every name in Annotations/ sorted ordinally (so all
+    /// splits agree). With a class list, names outside it are reported with file and line.
     /// </summary>
     public static DetectionDataset Read(string root, string? split = null, DataReadOptions? options = null)
     {
@@ -26,7 +36,7 @@ public static class VocDatasetReader
 
         IReadOnlyList<string> ids = split == null
             ? Directory.EnumerateFiles(annotationDir, "*.xml").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal).ToList()!
-            : ReadSplitFile(root, split);
+            : ReadSplitFile(root, split, issues, options);
 
         // Parse every annotation once (class discovery must see all splits); problems are reported
         // when the sample itself is read, not during discovery.
@@ -39,17 +49,17 @@ public static class VocDatasetReader
             if (path == null)
                 result = (null, new DataIssue(DataIssueKind.PathEscape, id, $"image id '{id}' would leave the Annotations folder; refused"));
             else if (!File.Exists(path))
-                result = (null, new DataIssue(DataIssueKind.MalformedAnnotation, path, "annotation file not found for an id in the split file"));
-            else
-            {
-                try { result = (XDocument.Load(path, LoadOptions.SetLineInfo), null); }
-                catch (XmlException e) { result = (null, new DataIssue(DataIssueKind.MalformedAnnotation, path, $"malformed XML: {e.Message}", e.LineNumber)); }
-            }
+                result = (null, new DataIssue(DataIssueKind.MalformedAnnotation, path,
+                    Directory.Exists(path) ? "annotation path is a folder, not a file" : "annotation file not found for an id in the split file"));
+            else if (!options.AllowSymlinksOutside && DatasetPaths.LeavesRoot(root, path))
+                result = (null, new DataIssue(DataIssueKind.PathEscape, path,
+                    $"annotation file is a symbolic link leading out of the dataset folder '{root}' (or a link loop); refused. Copy the file into the dataset, or allow links out of it (DataReadOptions.AllowSymlinksOutside)"));
+            else result = LoadXml(path);
             parsed[id] = result;
             return result;
         }
 
-        var classNames = options.ClassNames ?? DiscoverClasses(annotationDir, ids, id => Parse(id).Doc);
+        var classNames = options.ClassNames ?? ReadClassList(root) ?? DiscoverClasses(annotationDir, ids, id => Parse(id).Doc);
         var classIndex = classNames.Select((n, i) => (n, i)).ToDictionary(t => t.n, t => t.i, StringComparer.Ordinal);
 
         var samples = new List<DetectionSample>();
@@ -60,12 +70,12 @@ public static class VocDatasetReader
             if (doc == null) continue;
             var xmlPath = Path.Combine(annotationDir, id + ".xml");
             var sample = ReadSample(root, xmlPath, doc, classIndex, samples.Count + 1, options, issues);
-            if (sample != null) samples.Add(sample);
+            if (sample != null) samples.Add(sample with { MaxImagePixels = options.MaxImagePixels });
         }
         return new DetectionDataset(split == null ? root : $"{root} [{split}]", classNames, samples, issues);
     }
 
-    static List<string> ReadSplitFile(string root, string split)
+    static List<string> ReadSplitFile(string root, string split, DataIssues issues, DataReadOptions options)
     {
         var splitPath = DatasetPaths.ResolveInside(Path.Combine(root, "ImageSets", "Main"), split + ".txt")
             ?? throw new HpfDetException($"Split name '{split}' would leave the dataset folder '{root}'; use a plain name such as train, val or test.");
@@ -75,14 +85,76 @@ public static class VocDatasetReader
             var available = Directory.Exists(dir) ? string.Join(", ", Directory.EnumerateFiles(dir, "*.txt").Select(Path.GetFileNameWithoutExtension).Order()) : "none";
             throw new HpfDetException($"Split file '{splitPath}' not found; available splits: {available}.");
         }
-        var ids = File.ReadLines(splitPath)
-            .Select(l => l.Trim())
-            .Where(l => l.Length > 0 && !l.StartsWith('#'))
-            .Select(l => l.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[0])
-            .ToList();
+        if (!options.AllowSymlinksOutside && DatasetPaths.LeavesRoot(root, splitPath))
+            throw new HpfDetException($"Split file '{splitPath}' is a symbolic link leading out of the dataset folder '{root}'; refused. Copy the file into the dataset.");
+        var ids = new List<string>();
+        var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (lineNumber, line) in ListFile.Entries(splitPath))
+        {
+            var id = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[0];
+            if (firstLine.TryGetValue(id, out var first))
+            {
+                // Counted once: a repeated id would weigh its image twice in training and evaluation.
+                issues.Add(DataIssueKind.DuplicateImageId, splitPath, $"image id '{id}' is listed again (first on line {first}); counted once", lineNumber);
+                continue;
+            }
+            firstLine[id] = lineNumber;
+            ids.Add(id);
+        }
         if (ids.Count == 0)
             throw new HpfDetException($"Split file '{splitPath}' lists no images: add image ids (one per line) or pick another split.");
         return ids;
+    }
+
+    /// <summary>The class names in the dataset's first class-list file (<see cref="ClassListFiles"/>), or null when it has none.</summary>
+    public static IReadOnlyList<string>? ReadClassList(string root)
+    {
+        foreach (var name in ClassListFiles)
+        {
+            var path = Path.Combine(root, name);
+            if (!File.Exists(path)) continue;
+            var labelMap = name == "labelmap.txt";
+            var names = new List<string>();
+            foreach (var (lineNumber, entry) in ListFile.Entries(path))
+            {
+                var n = labelMap ? entry.Split(':')[0].Trim() : entry;
+                if (labelMap && (n.Length == 0 || n == "background")) continue;
+                if (names.Contains(n, StringComparer.Ordinal))
+                    throw new HpfDetException($"{path}:{lineNumber}: class '{n}' is listed twice; each class name must appear once.");
+                names.Add(n);
+            }
+            if (names.Count == 0)
+                throw new HpfDetException($"{path}: the class list is empty; write one class name a line (or remove the file to discover classes).");
+            return names;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Parses an annotation, refusing XML nested deeper than <see cref="MaxXmlDepth"/> in a streaming
+    /// pre-pass (linear time) before building the document.
+    /// </summary>
+    static (XDocument?, DataIssue?) LoadXml(string path)
+    {
+        var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Parse, XmlResolver = null, MaxCharactersFromEntities = 1_000_000 };
+        try
+        {
+            using (var scan = XmlReader.Create(path, settings))
+                while (scan.Read())
+                    if (scan.Depth > MaxXmlDepth)
+                    {
+                        var line = scan is IXmlLineInfo li ? li.LineNumber : (int?)null;
+                        return (null, new DataIssue(DataIssueKind.MalformedAnnotation, path,
+                            $"XML nested deeper than {MaxXmlDepth} levels; not a VOC annotation", line));
+                    }
+            using var reader = XmlReader.Create(path, settings);
+            return (XDocument.Load(reader, LoadOptions.SetLineInfo), null);
+        }
+        catch (XmlException e) { return (null, new DataIssue(DataIssueKind.MalformedAnnotation, path, $"malformed XML: {e.Message}", e.LineNumber)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (null, new DataIssue(DataIssueKind.MalformedAnnotation, path, $"annotation file cannot be read: {e.Message}"));
+        }
     }
 
     static List<string> DiscoverClasses(string annotationDir, IReadOnlyList<string> ids, Func<string, XDocument?> load)
@@ -124,7 +196,7 @@ public static class VocDatasetReader
         if (annotation.Element("size") is { } size
             && TryInt(size.Element("width"), out var dw) && TryInt(size.Element("height"), out var dh) && dw > 0 && dh > 0)
             declared = (dw, dh);
-        var checkedSize = SampleValidator.CheckImage(imagePath, xmlPath, options.ImageCheck, declared, issues);
+        var checkedSize = SampleValidator.CheckImage(imagePath, xmlPath, options, declared, issues, root);
         if (checkedSize is not { } wh) return null;
         var (width, height) = wh;
 

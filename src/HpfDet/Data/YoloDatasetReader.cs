@@ -5,14 +5,20 @@ using YamlDotNet.RepresentationModel;
 namespace HpfDet.Data;
 
 /// <summary>
-/// Reads a YOLO export: data.yaml (names; train/val/test image folders), with each image folder's
-/// labels in the sibling folder named "labels" (…/images/x.jpg → …/labels/x.txt), one
-/// "class cx cy w h" line per box, normalised to [0, 1]. Polygon lines (class x1 y1 x2 y2 …) become
-/// their bounding box. An image without a label file has no objects.
+/// Reads a YOLO export as Ultralytics resolves it: data.yaml names the classes and the train/val/test
+/// images (a folder, searched recursively; a .txt list of image paths; or a list of either), relative
+/// to <c>path:</c> or the yaml's folder, a leading "../" that does not exist being retried inside it
+/// (Roboflow writes <c>train: ../train/images</c>). Each image's labels are at its path with the last
+/// "/images/" replaced by "/labels/" and the extension by .txt, one "class cx cy w h" line per box,
+/// normalised to [0, 1]. Polygon lines (class x1 y1 x2 y2 …) become their bounding box. An image
+/// without a label file has no objects; a split whose label folder is missing is reported.
 /// </summary>
 public static class YoloDatasetReader
 {
     static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"];
+
+    /// <summary>Label files larger than this are refused (a label file holds a few lines per object).</summary>
+    public const long MaxLabelFileBytes = 16 << 20;
 
     /// <summary>Reads split <paramref name="split"/> ("train", "val"/"valid", "test") of the dataset described by <paramref name="dataYamlPath"/>.</summary>
     public static DetectionDataset Read(string dataYamlPath, string split = "train", DataReadOptions? options = null)
@@ -22,7 +28,7 @@ public static class YoloDatasetReader
         if (Directory.Exists(dataYamlPath)) dataYamlPath = Path.Combine(dataYamlPath, "data.yaml");
         if (!File.Exists(dataYamlPath))
             throw new HpfDetException($"YOLO data file '{dataYamlPath}' not found: pass the data.yaml of the export (or its folder).");
-        var root = Path.GetDirectoryName(dataYamlPath)!;
+        var yamlDir = Path.GetDirectoryName(dataYamlPath)!;
         var yaml = LoadYaml(dataYamlPath);
 
         var classNames = ReadNames(yaml, dataYamlPath);
@@ -32,52 +38,160 @@ public static class YoloDatasetReader
                 throw new HpfDetException($"{dataYamlPath}:{ncNode.Start.Line}: nc is {ncNode.Value} but names lists {classNames.Count} classes; make them agree.");
         }
 
-        // Ultralytics' optional 'path' key moves the base folder; it must stay inside the export.
-        var baseDir = root;
-        if (Scalar(yaml, "path") is { Value: { Length: > 0 } basePath } baseNode && basePath != ".")
-            baseDir = DatasetPaths.ResolveInside(root, basePath)
-                ?? throw new HpfDetException($"{dataYamlPath}:{baseNode.Start.Line}: path '{basePath}' would leave the dataset folder '{root}'; refused. Use a path relative to data.yaml inside its folder.");
-
+        var root = DatasetRoot(yaml, dataYamlPath, yamlDir);
         var key = split is "valid" or "validation" ? "val" : split;
-        var splitNode = Scalar(yaml, key) ?? (key == "val" ? Scalar(yaml, "valid") : null)
-            ?? throw new HpfDetException($"{dataYamlPath}: no '{key}' entry; this file lists: {string.Join(", ", yaml.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value))}.");
-        var imageDir = DatasetPaths.ResolveInside(baseDir, splitNode.Value ?? "")
-            ?? throw new HpfDetException($"{dataYamlPath}:{splitNode.Start.Line}: {key} folder '{splitNode.Value}' would leave the dataset folder '{root}'; refused. Use a path relative to data.yaml inside its folder.");
-        if (!Directory.Exists(imageDir))
-            throw new HpfDetException($"{dataYamlPath}:{splitNode.Start.Line}: {key} image folder '{imageDir}' not found.");
-        var labelDir = LabelFolderFor(imageDir);
+        if (!yaml.Children.TryGetValue(new YamlScalarNode(key), out var splitNode) && key == "val")
+            yaml.Children.TryGetValue(new YamlScalarNode("valid"), out splitNode);
+        if (splitNode == null)
+            throw new HpfDetException($"{dataYamlPath}: no '{key}' entry; this file lists: {string.Join(", ", yaml.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value))}.");
+        var entries = splitNode switch
+        {
+            YamlScalarNode sc when !string.IsNullOrWhiteSpace(sc.Value) => [sc],
+            YamlSequenceNode seq when seq.Children.Count > 0 && seq.Children.All(c => c is YamlScalarNode { Value.Length: > 0 }) => seq.Children.Cast<YamlScalarNode>().ToList(),
+            _ => throw new HpfDetException($"{dataYamlPath}:{splitNode.Start.Line}: '{key}' must be a folder, an image-list .txt file, or a list of them."),
+        };
 
         var issues = new DataIssues(options.Strict);
+        var imagePaths = new List<string>();
+        foreach (var entry in entries)
+            imagePaths.AddRange(ImagesOf(ResolveEntry(entry, key, root, dataYamlPath), root, dataYamlPath, entry.Start.Line, issues));
+
         var samples = new List<DetectionSample>();
-        var files = Directory.EnumerateFiles(imageDir)
-            .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-            .Order(StringComparer.Ordinal);
-        foreach (var imagePath in files)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var missingLabelFolders = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var imagePath in imagePaths)
         {
-            var labelPath = Path.Combine(labelDir, Path.GetFileNameWithoutExtension(imagePath) + ".txt");
-            var size = SampleValidator.CheckImage(imagePath, imagePath, options.ImageCheck == ImageCheck.Exists ? ImageCheck.Header : options.ImageCheck, null, issues);
+            if (!seen.Add(imagePath))
+            {
+                issues.Add(DataIssueKind.DuplicateImageId, dataYamlPath, $"image '{imagePath}' is listed twice for '{key}'; counted once");
+                continue;
+            }
+            var size = SampleValidator.CheckImage(imagePath, imagePath, options, null, issues, root,
+                options.ImageCheck == ImageCheck.Exists ? ImageCheck.Header : options.ImageCheck);
             if (size is not { } wh) continue;
-            var boxes = File.Exists(labelPath) ? ReadLabels(labelPath, wh.Width, wh.Height, classNames.Count, issues) : [];
-            samples.Add(new DetectionSample(samples.Count + 1, imagePath, Path.GetRelativePath(imageDir, imagePath), wh.Width, wh.Height, boxes));
+            var labelPath = LabelPathFor(imagePath);
+            List<BoxAnnotation> boxes;
+            if (File.Exists(labelPath))
+            {
+                if (!SampleValidator.CheckLink(root, labelPath, labelPath, "label file", options, issues)) continue;
+                if (ReadLabels(labelPath, wh.Width, wh.Height, classNames.Count, issues) is not { } read) continue;
+                boxes = read;
+            }
+            else if (Directory.Exists(labelPath))
+            {
+                issues.Add(DataIssueKind.MalformedAnnotation, labelPath, "label path is a folder, not a file; sample skipped");
+                continue;
+            }
+            else
+            {
+                var folder = Path.GetDirectoryName(labelPath)!;
+                if (!Directory.Exists(folder)) missingLabelFolders[folder] = missingLabelFolders.GetValueOrDefault(folder) + 1;
+                boxes = [];
+            }
+            samples.Add(new DetectionSample(samples.Count + 1, imagePath, Path.GetRelativePath(root, imagePath), wh.Width, wh.Height, boxes)
+                { MaxImagePixels = options.MaxImagePixels });
         }
+        foreach (var (folder, count) in missingLabelFolders)
+            issues.Add(DataIssueKind.MissingLabels, folder,
+                $"label folder not found: {count} image(s) read as background (no objects). YOLO labels go in the folder named like the images' with 'images' replaced by 'labels'");
         return new DetectionDataset($"{dataYamlPath} [{split}]", classNames, samples, issues);
     }
 
-    /// <summary>…/images → …/labels (the last "images" segment), as YOLO tools do.</summary>
-    static string LabelFolderFor(string imageDir)
+    /// <summary>
+    /// The dataset folder: <c>path:</c> (absolute, or relative to the yaml's folder) or the yaml's
+    /// folder. It must contain the yaml or lie inside the yaml's folder, so that a downloaded data.yaml
+    /// cannot point the reader at unrelated folders.
+    /// </summary>
+    static string DatasetRoot(YamlMappingNode yaml, string dataYamlPath, string yamlDir)
     {
-        var parts = imageDir.Split(Path.DirectorySeparatorChar);
-        var i = Array.LastIndexOf(parts, "images");
-        if (i < 0) return imageDir; // labels beside the images
-        parts[i] = "labels";
-        return string.Join(Path.DirectorySeparatorChar, parts);
+        if (Scalar(yaml, "path") is not { Value: { Length: > 0 } basePath } baseNode || basePath == ".") return yamlDir;
+        var root = Path.GetFullPath(Path.IsPathRooted(basePath) ? basePath : Path.Combine(yamlDir, basePath));
+        if (!Directory.Exists(root))
+            throw new HpfDetException($"{dataYamlPath}:{baseNode.Start.Line}: path '{basePath}' ({root}) not found. Point it at the dataset folder, or remove it to use the yaml's folder.");
+        var (realRoot, realYamlDir) = (DatasetPaths.RealPath(root) ?? root, DatasetPaths.RealPath(yamlDir) ?? yamlDir);
+        if (!DatasetPaths.IsInside(realRoot, realYamlDir) && !DatasetPaths.IsInside(realYamlDir, realRoot))
+            throw new HpfDetException($"{dataYamlPath}:{baseNode.Start.Line}: path '{basePath}' names '{root}', which neither holds this data.yaml nor lies inside its folder; refused. "
+                + "Point it at the dataset folder (the one holding data.yaml), or remove it.");
+        return root;
     }
 
-    static List<BoxAnnotation> ReadLabels(string labelPath, int width, int height, int classCount, DataIssues issues)
+    /// <summary>One train/val/test entry resolved as Ultralytics does, kept inside the dataset folder.</summary>
+    static string ResolveEntry(YamlScalarNode entry, string key, string root, string dataYamlPath)
+    {
+        var value = entry.Value!.Trim();
+        var candidates = new List<string> { Path.GetFullPath(Path.IsPathRooted(value) ? value : Path.Combine(root, value)) };
+        if (value.StartsWith("../", StringComparison.Ordinal)) candidates.Add(Path.GetFullPath(Path.Combine(root, value[3..])));
+        var existing = candidates.Where(c => Directory.Exists(c) || File.Exists(c)).ToList();
+        var inside = existing.FirstOrDefault(c => !DatasetPaths.LeavesRoot(root, c));
+        if (inside != null) return inside;
+        if (existing.Count > 0 || candidates.All(c => !DatasetPaths.IsInside(root, c)))
+            throw new HpfDetException($"{dataYamlPath}:{entry.Start.Line}: {key} '{value}' would leave the dataset folder '{root}'; refused. "
+                + "Keep the images inside the dataset folder (paths relative to data.yaml or 'path:').");
+        throw new HpfDetException($"{dataYamlPath}:{entry.Start.Line}: {key} images '{value}' not found (looked for {string.Join(" and ", candidates.Select(c => $"'{c}'"))}).");
+    }
+
+    /// <summary>The images of one resolved entry: a folder (recursively, sorted) or a .txt list of image paths.</summary>
+    static List<string> ImagesOf(string resolved, string root, string dataYamlPath, long yamlLine, DataIssues issues)
+    {
+        if (Directory.Exists(resolved))
+            return Directory.EnumerateFiles(resolved, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true } /* skips dot files, as Python's glob */)
+                .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                .Order(StringComparer.Ordinal).ToList();
+        if (!resolved.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
+            throw new HpfDetException($"{dataYamlPath}:{yamlLine}: '{resolved}' is a file but not a .txt list of images; name a folder of images or an image-list .txt.");
+        var listDir = Path.GetDirectoryName(resolved)!;
+        var images = new List<string>();
+        foreach (var (lineNumber, line) in ListFile.Entries(resolved))
+        {
+            // Ultralytics writes "./images/x.jpg", relative to the list's folder.
+            var full = Path.GetFullPath(Path.IsPathRooted(line) ? line : Path.Combine(listDir, line));
+            if (!DatasetPaths.IsInside(Path.GetFullPath(root), full))
+            {
+                issues.Add(DataIssueKind.PathEscape, resolved, "listed image would leave the dataset folder; refused", lineNumber);
+                continue;
+            }
+            if (!ImageExtensions.Contains(Path.GetExtension(full).ToLowerInvariant()))
+            {
+                issues.Add(DataIssueKind.MissingImage, resolved, $"listed path '{full}' is not a JPEG, PNG, BMP, WebP or GIF file name; skipped", lineNumber);
+                continue;
+            }
+            images.Add(full);
+        }
+        return images;
+    }
+
+    /// <summary>Ultralytics' rule: the last "/images/" of the image path becomes "/labels/", the extension ".txt".</summary>
+    public static string LabelPathFor(string imagePath)
+    {
+        var sep = Path.DirectorySeparatorChar;
+        string imagesPart = $"{sep}images{sep}", labelsPart = $"{sep}labels{sep}";
+        var i = imagePath.LastIndexOf(imagesPart, StringComparison.Ordinal);
+        var labelled = i < 0 ? imagePath : imagePath[..i] + labelsPart + imagePath[(i + imagesPart.Length)..];
+        return Path.ChangeExtension(labelled, ".txt");
+    }
+
+    /// <summary>The boxes of a label file, or null (after recording why) when the file as a whole is unusable.</summary>
+    static List<BoxAnnotation>? ReadLabels(string labelPath, int width, int height, int classCount, DataIssues issues)
     {
         var boxes = new List<BoxAnnotation>();
         var lineNumber = 0;
-        foreach (var raw in File.ReadLines(labelPath))
+        IEnumerable<string> lines;
+        try
+        {
+            var info = new FileInfo(labelPath);
+            if (info.Length > MaxLabelFileBytes)
+            {
+                issues.Add(DataIssueKind.MalformedAnnotation, labelPath, $"label file is {info.Length:N0} bytes, more than {MaxLabelFileBytes:N0}; not a label file, sample skipped");
+                return null;
+            }
+            lines = File.ReadAllLines(labelPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            issues.Add(DataIssueKind.MalformedAnnotation, labelPath, $"label file cannot be read ({e.GetType().Name}); sample skipped");
+            return null;
+        }
+        foreach (var raw in lines)
         {
             lineNumber++;
             var fields = raw.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
@@ -90,7 +204,9 @@ public static class YoloDatasetReader
             var isPolygon = values.Length >= 6 && values.Length % 2 == 0;
             if (!numeric || !(isBox || isPolygon))
             {
-                issues.Add(DataIssueKind.MalformedBox, labelPath, $"expected 'class cx cy w h' (or a polygon), got '{raw.Trim()}'; dropped", lineNumber);
+                // The line itself is not echoed: a file that is not a label file must not leak into logs.
+                issues.Add(DataIssueKind.MalformedBox, labelPath,
+                    $"expected 'class cx cy w h' (or a polygon: class x1 y1 x2 y2 x3 y3 ...), got {fields.Length} field(s){(numeric ? "" : " that are not all numbers")}; dropped", lineNumber);
                 continue;
             }
             if (cls < 0 || cls >= classCount)
@@ -171,6 +287,10 @@ public static class YoloDatasetReader
         }
         if (names.Count == 0 || names.Any(string.IsNullOrWhiteSpace))
             throw new HpfDetException($"{path}:{node.Start.Line}: 'names' must list at least one non-empty class name.");
+        var firstIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < names.Count; i++)
+            if (!firstIndex.TryAdd(names[i], i))
+                throw new HpfDetException($"{path}:{node.Start.Line}: class name '{names[i]}' appears twice in 'names' (indices {firstIndex[names[i]]} and {i}); each class needs its own name.");
         return names;
     }
 }

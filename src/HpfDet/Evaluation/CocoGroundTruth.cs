@@ -90,11 +90,25 @@ public sealed class CocoGroundTruth
     /// <summary>Parses COCO ground-truth JSON bytes (UTF-8); <paramref name="source"/> names it in errors.</summary>
     public static CocoGroundTruth Parse(byte[] json, string source)
     {
+        var c = ParseInstances(json, source);
+        // Evaluation matches by annotation id (as pycocotools does); a training reader needs none.
+        if (c.MissingAnnotationId is { } missing) throw missing;
+        return new CocoGroundTruth(c.Images, c.Categories, c.Annotations, c.DefaultedIsCrowd, c.DefaultedArea, source);
+    }
+
+    /// <summary>
+    /// The one COCO instances parser (the evaluation ground truth and the training dataset reader
+    /// both use it): typed entries as written, with errors naming the entry and field; checks across
+    /// entries (unique ids, known images) are the caller's.
+    /// </summary>
+    internal static CocoInstances ParseInstances(byte[] json, string source)
+    {
         var images = new List<CocoImage>();
         var categories = new List<CocoCategory>();
         var annotations = new List<CocoAnnotation>();
         int defaultedIsCrowd = 0, defaultedArea = 0;
         bool sawImages = false, sawCategories = false;
+        HpfDetException? missingId = null;
         try
         {
             var r = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
@@ -105,14 +119,14 @@ public sealed class CocoGroundTruth
                 if (r.ValueTextEquals("images"u8)) { sawImages = true; ReadArray(ref r, json, source, "images", (ref Utf8JsonReader rr, int i) => images.Add(ReadImage(ref rr, json, source, i))); }
                 else if (r.ValueTextEquals("categories"u8)) { sawCategories = true; ReadArray(ref r, json, source, "categories", (ref Utf8JsonReader rr, int i) => categories.Add(ReadCategory(ref rr, json, source, i))); }
                 else if (r.ValueTextEquals("annotations"u8))
-                    ReadArray(ref r, json, source, "annotations", (ref Utf8JsonReader rr, int i) => annotations.Add(ReadAnnotation(ref rr, json, source, i, ref defaultedIsCrowd, ref defaultedArea)));
+                    ReadArray(ref r, json, source, "annotations", (ref Utf8JsonReader rr, int i) => annotations.Add(ReadAnnotation(ref rr, json, source, i, ref defaultedIsCrowd, ref defaultedArea, ref missingId)));
                 else { r.Read(); r.Skip(); }
             }
         }
         catch (JsonException e) { throw CocoJson.SyntaxError(source, e); }
-        if (!sawImages) throw new HpfDetException($"{source}: no 'images' list. A COCO ground-truth file needs 'images', 'annotations' and 'categories'.");
-        if (!sawCategories) throw new HpfDetException($"{source}: no 'categories' list. A COCO ground-truth file needs 'images', 'annotations' and 'categories'.");
-        return new CocoGroundTruth(images, categories, annotations, defaultedIsCrowd, defaultedArea, source);
+        if (!sawImages) throw new HpfDetException($"{source}: no 'images' list. A COCO instances file needs 'images', 'annotations' and 'categories'.");
+        if (!sawCategories) throw new HpfDetException($"{source}: no 'categories' list. A COCO instances file needs 'images', 'annotations' and 'categories'.");
+        return new CocoInstances(images, categories, annotations, defaultedIsCrowd, defaultedArea, missingId);
     }
 
     delegate void ElementReader(ref Utf8JsonReader r, int index);
@@ -134,12 +148,13 @@ public sealed class CocoGroundTruth
     static CocoImage ReadImage(ref Utf8JsonReader r, ReadOnlySpan<byte> json, string source, int index)
     {
         var start = r.TokenStartIndex;
+        var place = new JsonPlace("images", index);
         long? id = null; int w = 0, h = 0; string file = "";
         while (r.Read() && r.TokenType != JsonTokenType.EndObject)
         {
-            if (r.ValueTextEquals("id"u8)) id = CocoJson.ReadId(ref r, source, json, "id");
-            else if (r.ValueTextEquals("width"u8)) w = (int)CocoJson.ReadDouble(ref r, source, json, "width");
-            else if (r.ValueTextEquals("height"u8)) h = (int)CocoJson.ReadDouble(ref r, source, json, "height");
+            if (r.ValueTextEquals("id"u8)) id = CocoJson.ReadId(ref r, source, json, "id", place);
+            else if (r.ValueTextEquals("width"u8)) w = ReadSize(ref r, json, source, "width", place);
+            else if (r.ValueTextEquals("height"u8)) h = ReadSize(ref r, json, source, "height", place);
             else if (r.ValueTextEquals("file_name"u8)) file = CocoJson.ReadStringOrNull(ref r) ?? "";
             else { r.Read(); r.Skip(); }
         }
@@ -147,13 +162,23 @@ public sealed class CocoGroundTruth
         return new CocoImage(id.Value, w, h, file);
     }
 
+    /// <summary>An image width or height: a whole number 0..int.MaxValue (0: not given).</summary>
+    static int ReadSize(ref Utf8JsonReader r, ReadOnlySpan<byte> json, string source, string field, JsonPlace place)
+    {
+        var v = CocoJson.ReadDouble(ref r, source, json, field, place);
+        if (v < 0 || v > int.MaxValue || v != Math.Floor(v))
+            throw CocoJson.Error(source, json, r.TokenStartIndex, $"{place.Name(field)} must be a whole number of pixels, found {v}", "Fix the value in the file.");
+        return (int)v;
+    }
+
     static CocoCategory ReadCategory(ref Utf8JsonReader r, ReadOnlySpan<byte> json, string source, int index)
     {
         var start = r.TokenStartIndex;
+        var place = new JsonPlace("categories", index);
         long? id = null; string? name = null, super = null;
         while (r.Read() && r.TokenType != JsonTokenType.EndObject)
         {
-            if (r.ValueTextEquals("id"u8)) id = CocoJson.ReadId(ref r, source, json, "id");
+            if (r.ValueTextEquals("id"u8)) id = CocoJson.ReadId(ref r, source, json, "id", place);
             else if (r.ValueTextEquals("name"u8)) name = CocoJson.ReadStringOrNull(ref r);
             else if (r.ValueTextEquals("supercategory"u8)) super = CocoJson.ReadStringOrNull(ref r);
             else { r.Read(); r.Skip(); }
@@ -163,34 +188,40 @@ public sealed class CocoGroundTruth
         return new CocoCategory((int)id.Value, name ?? id.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), super);
     }
 
-    static CocoAnnotation ReadAnnotation(ref Utf8JsonReader r, ReadOnlySpan<byte> json, string source, int index, ref int defaultedIsCrowd, ref int defaultedArea)
+    static CocoAnnotation ReadAnnotation(ref Utf8JsonReader r, ReadOnlySpan<byte> json, string source, int index, ref int defaultedIsCrowd, ref int defaultedArea,
+        ref HpfDetException? missingId)
     {
         var start = r.TokenStartIndex;
+        var place = new JsonPlace("annotations", index);
         long? id = null, imageId = null, categoryId = null;
         double x = 0, y = 0, w = 0, h = 0; bool hasBox = false;
         double? area = null; bool? crowd = null; bool difficult = false;
         while (r.Read() && r.TokenType != JsonTokenType.EndObject)
         {
-            if (r.ValueTextEquals("id"u8)) id = CocoJson.ReadId(ref r, source, json, "id");
-            else if (r.ValueTextEquals("image_id"u8)) imageId = CocoJson.ReadId(ref r, source, json, "image_id");
-            else if (r.ValueTextEquals("category_id"u8)) categoryId = CocoJson.ReadId(ref r, source, json, "category_id");
-            else if (r.ValueTextEquals("bbox"u8)) { CocoJson.ReadBox(ref r, source, json, out x, out y, out w, out h); hasBox = true; }
-            else if (r.ValueTextEquals("area"u8)) area = CocoJson.ReadDouble(ref r, source, json, "area");
-            else if (r.ValueTextEquals("iscrowd"u8)) crowd = CocoJson.ReadFlag(ref r, source, json, "iscrowd");
+            if (r.ValueTextEquals("id"u8)) id = CocoJson.ReadId(ref r, source, json, "id", place);
+            else if (r.ValueTextEquals("image_id"u8)) imageId = CocoJson.ReadId(ref r, source, json, "image_id", place);
+            else if (r.ValueTextEquals("category_id"u8)) categoryId = CocoJson.ReadId(ref r, source, json, "category_id", place);
+            else if (r.ValueTextEquals("bbox"u8)) { CocoJson.ReadBox(ref r, source, json, out x, out y, out w, out h, place); hasBox = true; }
+            else if (r.ValueTextEquals("area"u8)) area = CocoJson.ReadDouble(ref r, source, json, "area", place);
+            else if (r.ValueTextEquals("iscrowd"u8)) crowd = CocoJson.ReadFlag(ref r, source, json, "iscrowd", place);
             else if (r.ValueTextEquals("difficult"u8) || r.ValueTextEquals("ignore"u8))
-                difficult |= CocoJson.ReadFlag(ref r, source, json, "difficult");
+                difficult |= CocoJson.ReadFlag(ref r, source, json, "difficult", place);
             else { r.Read(); r.Skip(); }
         }
         string Missing(string f) => $"annotations[{index}]{(id is null ? "" : $" (id {id})")} has no '{f}'";
-        if (id is null) throw CocoJson.Error(source, json, start, Missing("id"), "Every annotation needs a unique integer id.");
+        if (id is null) missingId ??= CocoJson.Error(source, json, start, Missing("id"), "Every annotation needs a unique integer id.");
         if (imageId is null) throw CocoJson.Error(source, json, start, Missing("image_id"), "Add the image id.");
         if (categoryId is null || categoryId < int.MinValue || categoryId > int.MaxValue) throw CocoJson.Error(source, json, start, Missing("category_id"), "Add a 32-bit integer category id.");
         if (!hasBox) throw CocoJson.Error(source, json, start, Missing("bbox"), "Add the box as [x, y, width, height].");
         if (crowd is null) defaultedIsCrowd++;
         if (area is null) defaultedArea++;
-        return new CocoAnnotation(id.Value, imageId.Value, (int)categoryId.Value, x, y, w, h, area ?? w * h, crowd ?? false, difficult);
+        return new CocoAnnotation(id ?? 0, imageId.Value, (int)categoryId.Value, x, y, w, h, area ?? w * h, crowd ?? false, difficult);
     }
 }
+
+/// <summary>The entries of a COCO instances file as written, before checks across entries.</summary>
+internal sealed record CocoInstances(List<CocoImage> Images, List<CocoCategory> Categories, List<CocoAnnotation> Annotations,
+    int DefaultedIsCrowd, int DefaultedArea, HpfDetException? MissingAnnotationId);
 
 /// <summary>What loading the ground truth changed or dropped; <see cref="Warnings"/> says it in words.</summary>
 public sealed record GroundTruthReport(

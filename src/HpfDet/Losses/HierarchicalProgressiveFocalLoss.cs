@@ -39,7 +39,7 @@ public sealed record HierarchicalProgressiveFocalLossOptions(
 public sealed class HierarchicalProgressiveFocalLoss : IClassificationLoss, IDisposable
 {
     public HierarchicalProgressiveFocalLossOptions Options { get; }
-    public string Name => "hpf";
+    public string Name => LossNames.Hpf;
     public LossStatistics? LastStatistics => statistics.Current;
     readonly StatisticsSlot statistics = new();
 

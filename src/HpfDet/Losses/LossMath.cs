@@ -86,7 +86,7 @@ internal static class LossMath
             if (needsSoftTargets && soft is null)
                 throw new ArgumentException($"{lossName}: level {l} has no soft targets; this loss needs the IoU quality target [N_l] of every positive row.", nameof(levels));
             if (ShouldCheck(finiteCheck, logits) && n > 0 && !torch.isfinite(logits).all().item<bool>())
-                throw new ArgumentException($"{lossName}: level {l} logits contain NaN or Inf ({CountNonFinite(logits)} of {logits.numel()} values); the model diverged or its inputs are corrupt — lower the learning rate or check the data.", nameof(levels));
+                throw new NonFiniteInputException($"{lossName}: level {l} logits contain NaN or Inf ({CountNonFinite(logits)} of {logits.numel()} values); the model diverged or its inputs are corrupt — lower the learning rate or check the data.");
 
             var dtype = logits.dtype;
             var ignore = labels.lt(0);

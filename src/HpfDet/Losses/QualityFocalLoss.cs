@@ -17,7 +17,7 @@ public sealed record QualityFocalLossOptions(double Beta = 2.0, bool CollectStat
 public sealed class QualityFocalLoss : IClassificationLoss, IDisposable
 {
     public QualityFocalLossOptions Options { get; }
-    public string Name => "qfl";
+    public string Name => LossNames.QualityFocal;
     /// <summary>Statistics with γ = β and α = NaN (QFL has no α).</summary>
     public LossStatistics? LastStatistics => statistics.Current;
     readonly StatisticsSlot statistics = new();

@@ -19,7 +19,7 @@ public sealed record SigmoidFocalLossOptions(double Gamma = 2.0, double Alpha = 
 public sealed class SigmoidFocalLoss : IClassificationLoss, IDisposable
 {
     public SigmoidFocalLossOptions Options { get; }
-    public string Name => "fl";
+    public string Name => LossNames.Focal;
     public LossStatistics? LastStatistics => statistics.Current;
     readonly StatisticsSlot statistics = new();
 

@@ -18,7 +18,7 @@ public sealed record VarifocalLossOptions(double Alpha = 0.75, double Gamma = 2.
 public sealed class VarifocalLoss : IClassificationLoss, IDisposable
 {
     public VarifocalLossOptions Options { get; }
-    public string Name => "vfl";
+    public string Name => LossNames.Varifocal;
     public LossStatistics? LastStatistics => statistics.Current;
     readonly StatisticsSlot statistics = new();
 

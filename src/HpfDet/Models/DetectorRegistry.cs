@@ -50,6 +50,9 @@ public static class DetectorRegistry
     /// <summary>Every model name ("atss-r18", ..., "fcos-r101").</summary>
     public static IReadOnlyList<string> Names { get; } = Families.SelectMany(f => Depths.Keys.Select(d => $"{f.Name}-{d}")).ToList();
 
+    /// <summary>"atss-r18, atss-r34, ... or fcos-r101".</summary>
+    public static string Listed(string conjunction = "or") => NameList.Join(Names, conjunction);
+
     /// <summary>Whether <paramref name="name"/> is a registered model name.</summary>
     public static bool IsKnown(string name) => Names.Contains(name);
 
@@ -59,7 +62,7 @@ public static class DetectorRegistry
         int dash = name.LastIndexOf('-');
         var family = dash > 0 ? Families.FirstOrDefault(f => f.Name == name[..dash]) : null;
         if (family is null || !Depths.TryGetValue(name[(dash + 1)..], out var depth))
-            throw new HpfDetException($"Unknown model '{name}'. Models: {string.Join(", ", Names)}.");
+            throw new HpfDetException($"Unknown model '{name}': use {Listed()}.");
         return (family, depth);
     }
 

@@ -60,31 +60,64 @@ public static class Checkpoint
         File.Move(tmp, path, overwrite: true);
     }
 
+    /// <summary>Most tensors a checkpoint may list (a ResNet-101 detector with optimizer state has about 2,000).</summary>
+    const int MaxTensors = 1_000_000;
+    /// <summary>Most dimensions a stored tensor may have.</summary>
+    const int MaxDims = 16;
+
+    /// <summary>Reads the header only (position, class names, configuration): what resuming needs before the model exists.</summary>
+    public static CheckpointInfo ReadInfo(string path) => Read(path, readTensors: false).Info;
+
     /// <summary>Reads the header and every tensor (on the CPU).</summary>
-    public static (CheckpointInfo Info, Dictionary<string, Tensor> Tensors) Load(string path)
+    public static (CheckpointInfo Info, Dictionary<string, Tensor> Tensors) Load(string path) => Read(path, readTensors: true);
+
+    static (CheckpointInfo Info, Dictionary<string, Tensor> Tensors) Read(string path, bool readTensors)
     {
+        if (Directory.Exists(path))
+            throw new HpfDetException($"Checkpoint '{path}' is a folder. Pass the .ckpt file in it (RUN/checkpoints/last.ckpt).");
         if (!File.Exists(path))
             throw new HpfDetException($"Checkpoint '{path}' not found. Pass a .ckpt file written by 'hpfdet train' (RUN/checkpoints/last.ckpt).");
+        HpfDetException Corrupt(string what) =>
+            new($"Checkpoint '{path}' is truncated or corrupt ({what}). Use an earlier checkpoint from the same run folder, or retrain.");
+        var tensors = new Dictionary<string, Tensor>();
         try
         {
             using var fs = File.OpenRead(path);
             using var r = new BinaryReader(fs, Encoding.UTF8);
+            long Remaining() => fs.Length - fs.Position;
             var magic = Encoding.ASCII.GetString(r.ReadBytes(Magic.Length));
             if (magic != Magic) throw new HpfDetException($"'{path}' is not an HpfDet checkpoint (bad header). Pass a .ckpt file written by 'hpfdet train'.");
             int version = r.ReadInt32();
             if (version != Version) throw new HpfDetException($"'{path}' is checkpoint version {version}; this build reads version {Version}.");
-            var info = JsonSerializer.Deserialize<CheckpointInfo>(r.ReadString(), TrainingLogJson.Options)
-                       ?? throw new HpfDetException($"'{path}': empty checkpoint header.");
+            var info = JsonSerializer.Deserialize<CheckpointInfo>(r.ReadString(), TrainingLogJson.Options) ?? throw Corrupt("empty header");
+            if (info.Epoch < 0 || info.EpochIteration < 0 || info.Iteration < 0 || info.EpochIteration > info.Iteration)
+                throw Corrupt($"impossible position: epoch {info.Epoch}, epoch iteration {info.EpochIteration}, iteration {info.Iteration}");
+            if (info.ClassNames is null || info.ClassNames.Count == 0 || info.ClassNames.Any(n => n is null))
+                throw Corrupt("no class names in the header");
+            if (!readTensors) return (info, tensors);
             int count = r.ReadInt32();
-            var tensors = new Dictionary<string, Tensor>(count);
+            if (count < 0 || count > MaxTensors) throw Corrupt($"tensor count {count}");
             for (int i = 0; i < count; i++)
             {
                 var name = r.ReadString();
-                var dtype = (ScalarType)r.ReadInt32();
+                int typeCode = r.ReadInt32();
+                var dtype = (ScalarType)typeCode;
+                if (typeCode is < 0 or > sbyte.MaxValue || !Enum.IsDefined(dtype) || ElementSize(dtype) is not { } elementSize)
+                    throw Corrupt($"tensor '{name}' has unknown type {typeCode}");
                 int dims = r.ReadInt32();
+                if (dims < 0 || dims > MaxDims) throw Corrupt($"tensor '{name}' has {dims} dimensions");
                 var shape = new long[dims];
-                for (int d = 0; d < dims; d++) shape[d] = r.ReadInt64();
+                long elements = 1;
+                for (int d = 0; d < dims; d++)
+                {
+                    shape[d] = r.ReadInt64();
+                    if (shape[d] < 0 || shape[d] > Remaining()) throw Corrupt($"tensor '{name}' has dimension {shape[d]}");
+                    elements *= shape[d];
+                    if (elements > Remaining()) throw Corrupt($"tensor '{name}' of shape [{string.Join(", ", shape.Take(d + 1))}, ...] is larger than the file");
+                }
                 int length = r.ReadInt32();
+                if (length < 0 || length > Remaining() || length != elements * elementSize)
+                    throw Corrupt($"tensor '{name}' of shape [{string.Join(", ", shape)}] declares {length} bytes, expected {elements * elementSize} with {Remaining()} left in the file");
                 var data = r.ReadBytes(length);
                 if (data.Length != length) throw new EndOfStreamException();
                 var t = torch.empty(shape, dtype: dtype);
@@ -93,11 +126,25 @@ public static class Checkpoint
             }
             return (info, tensors);
         }
-        catch (Exception e) when (e is EndOfStreamException or IOException or JsonException or FormatException)
+        catch (Exception e) when (e is EndOfStreamException or IOException or JsonException or FormatException or NotSupportedException or OverflowException or UnauthorizedAccessException or HpfDetException)
         {
-            throw new HpfDetException($"Checkpoint '{path}' is truncated or corrupt ({e.Message}). Use an earlier checkpoint from the same run folder.", e);
+            foreach (var t in tensors.Values) t.Dispose();
+            if (e is HpfDetException) throw;
+            if (e is UnauthorizedAccessException) throw new HpfDetException($"Checkpoint '{path}' cannot be read ({e.Message}). Check its permissions.", e);
+            throw Corrupt(e.Message);
         }
     }
+
+    /// <summary>Bytes per element of the types a checkpoint holds; null for types it never stores.</summary>
+    static int? ElementSize(ScalarType type) => type switch
+    {
+        ScalarType.Bool or ScalarType.Byte or ScalarType.Int8 => 1,
+        ScalarType.Int16 or ScalarType.Float16 or ScalarType.BFloat16 => 2,
+        ScalarType.Int32 or ScalarType.Float32 => 4,
+        ScalarType.Int64 or ScalarType.Float64 or ScalarType.ComplexFloat32 => 8,
+        ScalarType.ComplexFloat64 => 16,
+        _ => null,
+    };
 
     /// <summary>Copies the "model." tensors into <paramref name="model"/>; every parameter and buffer must be present with its shape.</summary>
     public static void ApplyToModel(IReadOnlyDictionary<string, Tensor> tensors, nn.Module model, string source)

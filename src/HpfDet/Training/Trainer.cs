@@ -112,6 +112,8 @@ public sealed class Trainer : IDisposable
             epoch = info.Epoch;
             epochIteration = info.EpochIteration;
             iteration = info.Iteration;
+            // Iterations logged after this checkpoint (before a crash) are trained again: drop their lines.
+            if (File.Exists(LogPath)) TrainingLogJson.TruncateAfter(LogPath, iteration);
         }
         finally
         {
@@ -191,17 +193,20 @@ public sealed class Trainer : IDisposable
         for (int i = 0; i < batch.Count; i++) targets[i] = new DetectionTarget(batch.Boxes[i], batch.Labels[i], batch.Ignored[i]);
         double lr = schedule.At(iteration, epoch);
         var sizes = batch.Meta.Select(m => (m.Height, m.Width)).ToArray();
-        var losses = model.ComputeLosses(batch.Images, targets, sizes);
+        DetectionLosses losses;
+        try { losses = model.ComputeLosses(batch.Images, targets, sizes); }
+        catch (Losses.NonFiniteInputException e)
+        {
+            // The loss refuses NaN/Inf logits before computing anything: the same divergence as a NaN loss.
+            throw Diverged($"The model's outputs became non-finite at epoch {epoch + 1}, iteration {iteration + 1} ({e.Message})", lastCheckpoint);
+        }
         var total = losses.Total;
         // One read-back per step: the logged values, which also detect a diverged loss before any update.
         var values = torch.stack(losses.Terms.Select(t => t.Value).Prepend(total).ToArray()).to(ScalarType.Float64).cpu().data<double>().ToArray();
         var named = new Dictionary<string, double>();
         for (int i = 0; i < losses.Terms.Count; i++) named[losses.Terms[i].Name] = values[i + 1];
         if (values.Any(v => !double.IsFinite(v)))
-            throw new NonFiniteLossException(
-                $"The loss became {values[0]} at epoch {epoch + 1}, iteration {iteration + 1} ({string.Join(", ", named.Select(kv => $"{kv.Key} {kv.Value}"))}). " +
-                $"Training stopped before updating the weights; the last good checkpoint is {(File.Exists(lastCheckpoint) ? lastCheckpoint : "not written yet")}. " +
-                "Lower the learning rate (--lr), lengthen the warm-up, or enable gradient clipping (--set train.grad_clip=35).");
+            throw Diverged($"The loss became {values[0]} at epoch {epoch + 1}, iteration {iteration + 1} ({string.Join(", ", named.Select(kv => $"{kv.Key} {kv.Value}"))})", lastCheckpoint);
         optimizer.ZeroGrad();
         total.backward();
         double? gradNorm = Options.GradientClipNorm is not null ? optimizer.ClipGradNorm(Options.GradientClipNorm) : null;
@@ -216,6 +221,10 @@ public sealed class Trainer : IDisposable
             stats?.Gamma ?? [], stats?.Alpha ?? [], stats?.Positives ?? [], stats?.MeanNegLogP ?? [],
             batch.Count / Math.Max(seconds, 1e-9), process.WorkingSet64, DisposeScopeManager.Statistics.ThreadTotalLiveCount, gradNorm);
     }
+
+    static NonFiniteLossException Diverged(string what, string lastCheckpoint) => new(
+        $"{what}. Training stopped before updating the weights; the last good checkpoint is {(File.Exists(lastCheckpoint) ? lastCheckpoint : "not written yet")}. " +
+        "Lower the learning rate (--lr), lengthen the warm-up, or enable gradient clipping (--set train.grad_clip=35).");
 
     /// <summary>
     /// Collects garbage between iterations, when no native call is running: TorchSharp's temporary

@@ -40,7 +40,37 @@ public sealed record EvaluationLog(int Epoch, int Iteration, double[] Stats, dou
     public string Type => "eval";
 }
 
-/// <summary>Reads and writes log.jsonl.</summary>
+/// <summary>
+/// A number that may be undefined (NaN or ±Inf, e.g. a level's mean -log p without positives): written as
+/// JSON null, which every JSON reader accepts, and read back from null (or the strings "NaN",
+/// "Infinity", "-Infinity" of older logs) as NaN or ±Inf.
+/// </summary>
+public sealed class NullableNumberConverter : JsonConverter<double>
+{
+    public override bool HandleNull => true;
+
+    public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+    {
+        JsonTokenType.Null => double.NaN,
+        JsonTokenType.Number => reader.GetDouble(),
+        JsonTokenType.String => reader.GetString() switch
+        {
+            "NaN" => double.NaN,
+            "Infinity" => double.PositiveInfinity,
+            "-Infinity" => double.NegativeInfinity,
+            var text => throw new JsonException($"'{text}' is not a number"),
+        },
+        _ => throw new JsonException($"expected a number or null, found {reader.TokenType}"),
+    };
+
+    public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+    {
+        if (double.IsFinite(value)) writer.WriteNumberValue(value);
+        else writer.WriteNullValue();
+    }
+}
+
+/// <summary>Reads and writes log.jsonl. Undefined numbers (NaN, Inf) are written as null.</summary>
 public static class TrainingLogJson
 {
     public static readonly JsonSerializerOptions Options = new()
@@ -48,12 +78,41 @@ public static class TrainingLogJson
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new NullableNumberConverter() },
     };
 
     public static string ToLine(IterationLog log) => JsonSerializer.Serialize(log, Options);
     public static string ToLine(EvaluationLog log) => JsonSerializer.Serialize(log, Options);
 
-    /// <summary>Reads a log.jsonl file; lines of unknown type are skipped.</summary>
+    /// <summary>
+    /// Keeps the lines of iterations up to <paramref name="iteration"/> (and evaluations made by then):
+    /// what a run resumed from the checkpoint at that iteration logs again is not kept twice. A line cut by
+    /// a crash is dropped. The file is replaced atomically.
+    /// </summary>
+    public static void TruncateAfter(string path, int iteration)
+    {
+        var kept = new List<string>();
+        bool changed = false;
+        foreach (var line in File.ReadLines(path))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            int? at = null;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("iteration", out var i) && i.TryGetInt32(out var n)) at = n;
+            }
+            catch (JsonException) { }
+            if (at is { } n2 && n2 <= iteration) kept.Add(line);
+            else changed = true;
+        }
+        if (!changed) return;
+        var tmp = path + ".tmp";
+        File.WriteAllLines(tmp, kept);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>Reads a log.jsonl file; lines of unknown type are skipped; null numbers read as NaN.</summary>
     public static (List<IterationLog> Iterations, List<EvaluationLog> Evaluations) Read(string path)
     {
         var iterations = new List<IterationLog>();

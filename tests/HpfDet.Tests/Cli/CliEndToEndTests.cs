@@ -6,10 +6,11 @@ using HpfDet.Training;
 namespace HpfDet.Tests.Cli;
 
 /// <summary>The hpfdet tool end to end on tiny synthetic runs: every promised file exists and parses.</summary>
+[Collection(ConsoleCollection.Name)]
 public class CliEndToEndTests
 {
     /// <summary>A model and data small enough for a few seconds per run.</summary>
-    static readonly string[] Tiny =
+    internal static readonly string[] Tiny =
     [
         "--data", "synthetic", "--epochs", "1", "--batch", "4", "--scale", "64",
         "--set", "model.pretrained=false", "--set", "model.fpn_channels=32", "--set", "model.head_channels=32",
@@ -22,11 +23,8 @@ public class CliEndToEndTests
 
     static (int Code, string Err) RunCapturingErrors(params string[] args)
     {
-        var previous = Console.Error;
-        var err = new StringWriter();
-        Console.SetError(err);
-        try { return (Run(args), err.ToString()); }
-        finally { Console.SetError(previous); }
+        var (code, _, err) = CliHarness.Run(args);
+        return (code, err);
     }
 
     [Fact]

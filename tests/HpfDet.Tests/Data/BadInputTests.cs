@@ -125,8 +125,9 @@ public class BadInputTests
         var dir = TestPaths.NewTempDir();
         var json = Path.Combine(dir, "gt.json");
         File.WriteAllText(json, "{\n  \"images\": [],\n  \"categories\": [ {\"id\": 1 \"name\": \"a\"} ]\n}");
+        // The dataset reader and the evaluation reader share one parser and one message format.
         var e = Assert.Throws<HpfDetException>(() => CocoDatasetReader.Read(json));
-        Assert.Contains("gt.json:3", e.Message);
+        Assert.Contains("gt.json', line 3", e.Message);
 
         var yaml = Path.Combine(dir, "data.yaml");
         File.WriteAllText(yaml, "train: images\nnames: [a, b]\nval: 'unterminated\n");

@@ -110,6 +110,14 @@ public class ImageDecoderTests
         // The stored left (red) half is at the top once rotated clockwise.
         AssertColour(image, 16, 8, 255, 0, 0, 40);
         AssertColour(image, 16, 56, 0, 0, 255, 40);
+
+        // Reduced while decoding: the minimum is asked in displayed axes (16x32), the codec scales the
+        // stored 64x32 by 4/8 to 32x16, shown rotated as 16x32.
+        var reduced = ImageDecoder.Decode(path, ImageDecoder.DefaultMaxPixels, (w, h) => (w / 2, h / 2), out var full);
+        Assert.Equal((32, 64), full);
+        Assert.Equal((16, 32), (reduced.Width, reduced.Height));
+        AssertColour(reduced, 8, 4, 255, 0, 0, 40);
+        AssertColour(reduced, 8, 28, 0, 0, 255, 40);
     }
 
     [Fact]

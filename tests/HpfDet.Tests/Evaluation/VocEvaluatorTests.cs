@@ -65,3 +65,21 @@ public class VocEvaluatorTests
         Assert.Equal(0.25, VocEvaluator.AllPointsAp([0, 1], [1, 0], 2));
     }
 }
+
+public class DifficultBoxesReachEvaluationTests
+{
+    [Fact]
+    public void AVocDifficultBoxIsNeitherAHitNorAMissInTheVocMetric()
+    {
+        // One image, one class: a normal box [10,10,50,50] and a difficult box [60,60,90,90]. One detection
+        // on the normal box only. By hand: recall 1/1 (the difficult box is not a positive), precision 1 → AP 1.
+        // Were the difficult box a normal one, recall would stop at 1/2 and AP would be 0.5.
+        var sample = new HpfDet.Data.DetectionSample(1, "/x/a.png", "a.png", 100, 100,
+            [new HpfDet.Data.BoxAnnotation(10, 10, 50, 50, 0), new HpfDet.Data.BoxAnnotation(60, 60, 90, 90, 0, Difficult: true)]);
+        var dataset = new HpfDet.Data.DetectionDataset("t", ["cell"], [sample], new HpfDet.Data.DataIssues());
+        var gt = HpfDet.Training.DetectionEvaluation.GroundTruthOf(dataset);
+        Assert.Contains(gt.Annotations, a => a.Difficult);
+        var detections = new HpfDet.Evaluation.CocoDetections([new HpfDet.Evaluation.CocoDetection(1, dataset.CategoryIdOf(0), 10, 10, 40, 40, 0.9)]);
+        Assert.Equal(1.0, HpfDet.Evaluation.VocEvaluator.Evaluate(gt, detections).MeanAp, 12);
+    }
+}

@@ -172,6 +172,17 @@ public class OnnxBadInputTests
         var m = Assert.Throws<HpfDetException>(() => ctx.Export(linear, "neck.extra", "x"));
         Assert.Contains("'neck.extra' is a Linear", m.Message);
 
+        // Every registered detector is exportable or fails naming itself.
+        foreach (var family in DetectorRegistry.Families)
+        {
+            using var backbone = new HpfDet.Models.Backbones.ResNet(new HpfDet.Models.Backbones.ResNetOptions(BlocksPerStage: [1, 1, 1, 1]));
+            using var other = family.Build(new DetectorBuildOptions(3, backbone, new HpfDet.Losses.SigmoidFocalLoss(), FpnChannels: 16, HeadChannels: 16, HeadConvs: 1, HeadGroups: 8));
+            if (OnnxExporter.Detectors.ContainsKey(other.GetType())) continue;
+            var notYet = Assert.Throws<HpfDetException>(() => OnnxExporter.Build(other, meta));
+            Assert.Contains($"'{family.Name}'", notYet.Message);
+            Assert.Contains("not exportable yet", notYet.Message);
+        }
+
         Assert.Contains("opset 9", Assert.Throws<HpfDetException>(() => OnnxExporter.Build(unknown, meta, new OnnxExportOptions(Opset: 9))).Message);
     }
 

@@ -11,7 +11,7 @@ namespace HpfDet.Tests.Training;
 public class OverfitTests(ITestOutputHelper output)
 {
     [Fact]
-    public void SmallAtssOverfitsAFewSyntheticImagesToAp50AboveNinetyPercentWithinTwoMinutes()
+    public void SmallAtssOverfitsAFewSyntheticImagesToAp50AboveNinetyPercent()
     {
         var sw = Stopwatch.StartNew();
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
@@ -22,6 +22,5 @@ public class OverfitTests(ITestOutputHelper output)
         var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
         output.WriteLine($"{trainer.TotalIterations} iterations, AP50 {result.Coco.Stats[1]:F3}, AP {result.Coco.Stats[0]:F3}, {sw.Elapsed.TotalSeconds:F0} s");
         Assert.True(result.Coco.Stats[1] > 0.9, $"AP50 after training is {result.Coco.Stats[1]:F3}");
-        Assert.True(sw.Elapsed < TimeSpan.FromMinutes(2), $"took {sw.Elapsed}");
     }
 }

@@ -13,7 +13,8 @@ public sealed class KeepRatioResize(ResizeScale scale) : IDetectionTransform
     internal static void ResizeTo(TransformSample sample, ResizeScale scale)
     {
         var (w, h) = (sample.Image.Width, sample.Image.Height);
-        var (nw, nh) = scale.OutputSize(w, h);
+        var (nw, nh) = scale.OutputSize(sample.DecodedFrom?.Width ?? w, sample.DecodedFrom?.Height ?? h);
+        sample.DecodedFrom = null;
         double sx = nw / (double)w, sy = nh / (double)h;
         sample.Image = ImageDecoder.Resize(sample.Image, nw, nh);
         var b = sample.Boxes;

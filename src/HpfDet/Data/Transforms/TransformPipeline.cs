@@ -13,6 +13,17 @@ public sealed class TransformPipeline(IReadOnlyList<IDetectionTransform> transfo
     }
 
     /// <summary>
+    /// The smallest image size, as a function of the full size, that the pipeline's first step (a
+    /// keep-ratio resize) needs: decoders may reduce to it. Null when the first step is no resize.
+    /// </summary>
+    public Func<int, int, (int Width, int Height)>? DecodeTarget => Transforms.FirstOrDefault() switch
+    {
+        KeepRatioResize k => k.Scale.OutputSize,
+        RandomChoiceResize r => (w, h) => r.Scales.Select(s => s.OutputSize(w, h)).Aggregate((a, b) => (Math.Max(a.Width, b.Width), Math.Max(a.Height, b.Height))),
+        _ => null,
+    };
+
+    /// <summary>
     /// Training: multi-scale keep-ratio resize (one scale: plain resize), horizontal flip with
     /// probability 0.5, optional photometric distortion, pad to a multiple of 32.
     /// </summary>
