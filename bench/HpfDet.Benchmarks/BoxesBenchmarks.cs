@@ -31,15 +31,19 @@ public class BoxesBenchmarks
         torch.set_num_threads(1);
         manual_seed(0);
         // Boxes spread over an 800x1333 image, sides 10..210: realistic overlap density.
+        using var one = 1.ToScalar();
+        using var maxSide = 200.ToScalar();
+        using var minSide = 10.ToScalar();
+        using var minGtSide = 16.ToScalar();
         var xy = rand(N, 2) * tensor(new float[] { 1333, 800 });
-        var wh = rand(N, 2) * 200 + 10;
-        _boxes = cat(new[] { xy, xy + wh }, 1);
+        var wh = rand(N, 2).mul(maxSide).add(minSide, one);
+        _boxes = cat(new[] { xy, xy.add(wh, one) }, 1);
         _scores = rand(N);
         _classes = randint(0, 80, N);
         var sizes = new List<(int H, int W)> { (100, 168), (50, 84), (25, 42), (13, 21), (7, 11) };
         _anchors = new AnchorGenerator().GridAnchors(sizes, CPU).ToList();
         var gxy = rand(20, 2) * tensor(new float[] { 1100, 600 });
-        _gtBoxes = cat(new[] { gxy, gxy + rand(20, 2) * 200 + 16 }, 1);
+        _gtBoxes = cat(new[] { gxy, gxy.add(rand(20, 2).mul(maxSide).add(minGtSide, one), one) }, 1);
         _gtLabels = randint(0, 80, 20);
     }
 

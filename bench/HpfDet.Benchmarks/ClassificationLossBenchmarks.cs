@@ -36,12 +36,16 @@ public class ClassificationLossBenchmarks
             _ => throw new ArgumentException(Loss),
         };
         _levels = [];
+        using var logitScale = 2.ToScalar();
+        using var logitShift = 4.ToScalar();
+        using var positiveFraction = 0.005.ToScalar();
+        using var background = NumClasses.ToScalar();
         foreach (var (h, w) in LevelSizes)
         {
             long n = (long)Batch * h * w;
-            var logits = (torch.randn(n, NumClasses) * 2 - 4).requires_grad_(true);
-            var isPositive = torch.rand(n).lt(0.005);
-            var labels = torch.where(isPositive, torch.randint(0, NumClasses, n, dtype: ScalarType.Int64), torch.full(n, NumClasses, dtype: ScalarType.Int64));
+            var logits = torch.randn(n, NumClasses).mul(logitScale).sub(logitShift).requires_grad_(true);
+            var isPositive = torch.rand(n).lt(positiveFraction);
+            var labels = torch.where(isPositive, torch.randint(0, NumClasses, n, dtype: ScalarType.Int64), torch.full(n, background, dtype: ScalarType.Int64));
             var weights = torch.ones(n);
             logits.DetachFromDisposeScope();
             _levels.Add(new ClassificationLevelInput(logits, labels, weights));

@@ -81,7 +81,9 @@ public static class TorchRuntime
         {
             var x = torch.randn(2, inCh, size, size, generator: generator).requires_grad_(true);
             var conv = new Models.PaddedOutputConv2d(inCh, outCh);
-            using (torch.no_grad()) conv.Weight.copy_(torch.randn(outCh, inCh, 3, 3, generator: generator).mul_(0.05));
+            using (torch.no_grad())
+            using (var weightScale = 0.05.ToScalar())
+                conv.Weight.copy_(torch.randn(outCh, inCh, 3, 3, generator: generator).mul_(weightScale));
             var w = conv.Weight.detach();
             var g = torch.randn(2, outCh, size, size, generator: generator);
             conv.call(x).backward([g]);

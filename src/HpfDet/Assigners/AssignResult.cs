@@ -13,13 +13,13 @@ namespace HpfDet.Assigners;
 public sealed record AssignResult(Tensor AssignedGtIndex, Tensor AssignedLabels, Tensor MaxOverlaps, int NumGts) : IDisposable
 {
     /// <summary>Anchors matched to a gt. → [N] bool.</summary>
-    public Tensor PositiveMask() => AssignedGtIndex.gt(0);
+    public Tensor PositiveMask() => AssignedGtIndex.gt(ScalarConstants.Zero);
 
     /// <summary>Anchors that are background. → [N] bool.</summary>
-    public Tensor NegativeMask() => AssignedGtIndex.eq(0);
+    public Tensor NegativeMask() => AssignedGtIndex.eq(ScalarConstants.Zero);
 
     /// <summary>Anchors excluded from every loss. → [N] bool.</summary>
-    public Tensor IgnoreMask() => AssignedGtIndex.lt(0);
+    public Tensor IgnoreMask() => AssignedGtIndex.lt(ScalarConstants.Zero);
 
     /// <summary>
     /// The matched gt box of every anchor (regression target before encoding): gtBoxes [G, 4] → [N, 4];
@@ -34,9 +34,9 @@ public sealed record AssignResult(Tensor AssignedGtIndex, Tensor AssignedLabels,
             return zeros(n, 4, dtype: gtBoxes.dtype, device: gtBoxes.device).MoveToOuterDisposeScope();
         }
         var positive = PositiveMask();
-        var index = (AssignedGtIndex - 1).clamp_min(0);
+        var index = AssignedGtIndex.sub(ScalarConstants.One).clamp_min(ScalarConstants.Zero);
         var boxes = gtBoxes.index_select(0, index);
-        return boxes.masked_fill(positive.logical_not().unsqueeze(1), 0).MoveToOuterDisposeScope();
+        return boxes.masked_fill(positive.logical_not().unsqueeze(1), ScalarConstants.Zero).MoveToOuterDisposeScope();
     }
 
     public void Dispose()

@@ -1,6 +1,7 @@
 using HpfDet.Boxes;
 using TorchSharp;
 using static TorchSharp.torch;
+using static HpfDet.ScalarConstants;
 
 namespace HpfDet.Assigners;
 
@@ -83,12 +84,13 @@ public sealed class AtssAssigner
         anchors = anchors.to(float32);
         gtBoxes = gtBoxes.to(float32, device);
         gtLabels = gtLabels.to(int64, device);
+        using var background = ((long)numClasses).ToScalar();
 
         if (g == 0 || n == 0)
         {
             return Finish(
                 zeros(n, dtype: int64, device: device),
-                full(n, (long)numClasses, dtype: int64, device: device),
+                full(n, background, dtype: int64, device: device),
                 zeros(n, dtype: float32, device: device),
                 (int)g);
         }
@@ -98,17 +100,19 @@ public sealed class AtssAssigner
         // 2) centre distances [N, G]
         var anchorCenters = BoxOps.Centers(anchors); // [N, 2]
         var gtCenters = BoxOps.Centers(gtBoxes);     // [G, 2]
-        var distances = (anchorCenters.unsqueeze(1) - gtCenters.unsqueeze(0)).pow(2).sum(-1).sqrt();
+        var distances = (anchorCenters.unsqueeze(1) - gtCenters.unsqueeze(0)).pow(Two).sum(-1).sqrt();
 
         var isCrowd = gtIsCrowd is null
             ? zeros(g, dtype: @bool, device: device)
             : gtIsCrowd.to(@bool, device);
         var notCrowd = isCrowd.logical_not();                               // [G]
-        var iofWithCrowd = BoxOps.PairwiseIoF(anchors, gtBoxes).masked_fill(notCrowd.unsqueeze(0), 0);
+        var iofWithCrowd = BoxOps.PairwiseIoF(anchors, gtBoxes).masked_fill(notCrowd.unsqueeze(0), Zero);
+        using var ignoreIof = Options.IgnoreIofThreshold.ToScalar();
+        using var far = Inf.ToScalar();
         var ignored = Options.IgnoreIofThreshold > 0
-            ? iofWithCrowd.max(1).values.gt(Options.IgnoreIofThreshold)     // [N]
+            ? iofWithCrowd.max(1).values.gt(ignoreIof)     // [N]
             : zeros(n, dtype: @bool, device: device);
-        distances = distances.masked_fill(ignored.unsqueeze(1), Inf);
+        distances = distances.masked_fill(ignored.unsqueeze(1), far);
 
         // 3) per level, the k nearest anchors per gt (stable sort: deterministic tie order on every device)
         var candidateParts = new List<Tensor>(numAnchorsPerLevel.Length);
@@ -119,7 +123,8 @@ public sealed class AtssAssigner
             {
                 var k = Math.Min(Options.TopK, count);
                 var nearest = distances.narrow(0, start, count).sort(0, descending: false, stable: true).Indices.narrow(0, 0, k);
-                candidateParts.Add(nearest + start);
+                using var offset = start.ToScalar();
+                candidateParts.Add(nearest.add(offset, One));
             }
             start += count;
         }
@@ -130,7 +135,7 @@ public sealed class AtssAssigner
         var candidateOverlaps = overlaps.gather(0, candidateIdxs);         // [K, G]
         var mean = candidateOverlaps.mean([0L]);
         var std = numCandidates > 1 ? candidateOverlaps.std(0, unbiased: true) : zeros_like(mean);
-        var threshold = mean + std;                                         // [G]
+        var threshold = mean.add(std, One);                                        // [G]
         var isPos = candidateOverlaps.ge(threshold.unsqueeze(0));          // [K, G]
 
         // 5) candidate centre strictly inside the gt box
@@ -140,21 +145,23 @@ public sealed class AtssAssigner
         var top = cy - gtBoxes.select(1, 1).unsqueeze(0);
         var right = gtBoxes.select(1, 2).unsqueeze(0) - cx;
         var bottom = gtBoxes.select(1, 3).unsqueeze(0) - cy;
-        var inside = minimum(minimum(left, top), minimum(right, bottom)).gt(Options.CenterInsideMargin);
+        using var margin = Options.CenterInsideMargin.ToScalar();
+        var inside = minimum(minimum(left, top), minimum(right, bottom)).gt(margin);
         isPos = isPos.logical_and(inside).logical_and(notCrowd.unsqueeze(0));
 
         // 6) resolve anchors positive for several gts by the highest IoU
         // Candidate indices are distinct within a column, so the scatter writes each cell at most once.
         var positiveCells = zeros(n, g, dtype: float32, device: device)
-            .scatter(0, candidateIdxs, isPos.to(float32)).gt(0);           // [N, G]
-        var positiveOverlaps = overlaps.masked_fill(positiveCells.logical_not(), -Inf);
+            .scatter(0, candidateIdxs, isPos.to(float32)).gt(Zero);          // [N, G]
+        using var none = (-Inf).ToScalar();
+        var positiveOverlaps = overlaps.masked_fill(positiveCells.logical_not(), none);
         var (bestOverlap, bestGt) = positiveOverlaps.max(1);                // [N]
         var positive = positiveCells.any(1);
 
-        var assignedGtIndex = where(positive, bestGt + 1, where(ignored, -1L, 0L));
+        var assignedGtIndex = where(positive, bestGt.add(One, One), where(ignored, tensor(-1L), tensor(0L)));
         var assignedLabels = where(positive, gtLabels.index_select(0, bestGt),
-            where(ignored, -1L, (long)numClasses));
-        var bestAny = overlaps.masked_fill(isCrowd.unsqueeze(0), 0).max(1).values;
+            where(ignored, tensor(-1L), tensor((long)numClasses)));
+        var bestAny = overlaps.masked_fill(isCrowd.unsqueeze(0), Zero).max(1).values;
         var maxOverlaps = where(positive, bestOverlap, bestAny);
         return Finish(assignedGtIndex, assignedLabels, maxOverlaps, (int)g);
     }

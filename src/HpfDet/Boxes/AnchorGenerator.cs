@@ -112,8 +112,10 @@ public sealed class AnchorGenerator
             var s = Options.Strides[l];
             var validH = Math.Min((validSize.H + s - 1) / s, h);
             var validW = Math.Min((validSize.W + s - 1) / s, w);
-            var vx = arange(w, device: device).lt(validW);
-            var vy = arange(h, device: device).lt(validH);
+            using var limitX = validW.ToScalar();
+            using var limitY = validH.ToScalar();
+            var vx = ScalarFreeFactories.Arange(w, device: device).lt(limitX);
+            var vy = ScalarFreeFactories.Arange(h, device: device).lt(limitY);
             var v = vy.unsqueeze(1).logical_and(vx.unsqueeze(0)).reshape(h * w, 1)
                 .expand(h * w, NumAnchorsPerLocation).reshape(-1);
             result.Add(v.contiguous().MoveToOuterDisposeScope());
@@ -126,13 +128,15 @@ public sealed class AnchorGenerator
         using var scope = NewDisposeScope();
         var a = NumAnchorsPerLocation;
         var baseAnchors = tensor(_baseAnchors.Select(v => v * stride).ToArray(), dtype: float64, device: device).reshape(a, 4);
-        var shiftX = (arange(size.W, dtype: float64, device: device) + Options.CenterOffset) * stride;
-        var shiftY = (arange(size.H, dtype: float64, device: device) + Options.CenterOffset) * stride;
+        using var offset = Options.CenterOffset.ToScalar();
+        using var step = stride.ToScalar();
+        var shiftX = ScalarFreeFactories.Arange(size.W, float64, device).add(offset, ScalarConstants.One).mul(step);
+        var shiftY = ScalarFreeFactories.Arange(size.H, float64, device).add(offset, ScalarConstants.One).mul(step);
         var xx = shiftX.unsqueeze(0).expand(size.H, size.W).reshape(-1);
         var yy = shiftY.unsqueeze(1).expand(size.H, size.W).reshape(-1);
         var shifts = stack(new[] { xx, yy, xx, yy }, 1); // [HW, 4]
         // float64 for the sum, then float32: exact for every anchor of practical image sizes.
-        var anchors = (shifts.unsqueeze(1) + baseAnchors.unsqueeze(0)).reshape(-1, 4).to(float32);
+        var anchors = shifts.unsqueeze(1).add(baseAnchors.unsqueeze(0), ScalarConstants.One).reshape(-1, 4).to(float32);
         return anchors.MoveToOuterDisposeScope();
     }
 

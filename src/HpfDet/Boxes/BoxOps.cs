@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static HpfDet.ScalarConstants;
 
 namespace HpfDet.Boxes;
 
@@ -17,8 +18,8 @@ public static class BoxOps
     public static Tensor Area(Tensor boxes)
     {
         using var scope = NewDisposeScope();
-        var w = (boxes.select(-1, 2) - boxes.select(-1, 0)).clamp_min(0);
-        var h = (boxes.select(-1, 3) - boxes.select(-1, 1)).clamp_min(0);
+        var w = (boxes.select(-1, 2) - boxes.select(-1, 0)).clamp_min(Zero);
+        var h = (boxes.select(-1, 3) - boxes.select(-1, 1)).clamp_min(Zero);
         return (w * h).MoveToOuterDisposeScope();
     }
 
@@ -28,17 +29,19 @@ public static class BoxOps
         using var scope = NewDisposeScope();
         var xy1 = boxes.narrow(-1, 0, 2);
         var xy2 = boxes.narrow(-1, 2, 2);
-        return ((xy1 + xy2) * 0.5).MoveToOuterDisposeScope();
+        return xy1.add(xy2, One).mul(HalfDouble).MoveToOuterDisposeScope();
     }
 
     /// <summary>Clamps x to [0, width] and y to [0, height]. boxes [N, 4] → [N, 4] (new tensor).</summary>
     public static Tensor ClipToImage(Tensor boxes, int height, int width)
     {
         using var scope = NewDisposeScope();
-        var x1 = boxes.select(-1, 0).clamp(0, width);
-        var y1 = boxes.select(-1, 1).clamp(0, height);
-        var x2 = boxes.select(-1, 2).clamp(0, width);
-        var y2 = boxes.select(-1, 3).clamp(0, height);
+        using var maxX = width.ToScalar();
+        using var maxY = height.ToScalar();
+        var x1 = boxes.select(-1, 0).clamp(Zero, maxX);
+        var y1 = boxes.select(-1, 1).clamp(Zero, maxY);
+        var x2 = boxes.select(-1, 2).clamp(Zero, maxX);
+        var y2 = boxes.select(-1, 3).clamp(Zero, maxY);
         return stack(new[] { x1, y1, x2, y2 }, -1).MoveToOuterDisposeScope();
     }
 
@@ -48,7 +51,7 @@ public static class BoxOps
         using var scope = NewDisposeScope();
         var lt = maximum(a.narrow(-1, 0, 2).unsqueeze(1), b.narrow(-1, 0, 2).unsqueeze(0)); // [N, M, 2]
         var rb = minimum(a.narrow(-1, 2, 2).unsqueeze(1), b.narrow(-1, 2, 2).unsqueeze(0)); // [N, M, 2]
-        var wh = (rb - lt).clamp_min(0);
+        var wh = (rb - lt).clamp_min(Zero);
         return (wh.select(-1, 0) * wh.select(-1, 1)).MoveToOuterDisposeScope();
     }
 
@@ -57,8 +60,9 @@ public static class BoxOps
     {
         using var scope = NewDisposeScope();
         var inter = PairwiseIntersection(a, b);
-        var union = Area(a).unsqueeze(1) + Area(b).unsqueeze(0) - inter;
-        return (inter / union.clamp_min(DefaultEps)).MoveToOuterDisposeScope();
+        var union = Area(a).unsqueeze(1).add(Area(b).unsqueeze(0), One) - inter;
+        using var eps = DefaultEps.ToScalar();
+        return (inter / union.clamp_min(eps)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -69,7 +73,8 @@ public static class BoxOps
     {
         using var scope = NewDisposeScope();
         var inter = PairwiseIntersection(a, b);
-        return (inter / Area(a).unsqueeze(1).clamp_min(DefaultEps)).MoveToOuterDisposeScope();
+        using var eps = DefaultEps.ToScalar();
+        return (inter / Area(a).unsqueeze(1).clamp_min(eps)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -80,12 +85,13 @@ public static class BoxOps
     {
         using var scope = NewDisposeScope();
         var inter = PairwiseIntersection(a, b);
-        var union = (Area(a).unsqueeze(1) + Area(b).unsqueeze(0) - inter).clamp_min(DefaultEps);
+        using var eps = DefaultEps.ToScalar();
+        var union = (Area(a).unsqueeze(1).add(Area(b).unsqueeze(0), One) - inter).clamp_min(eps);
         var iou = inter / union;
         var lt = minimum(a.narrow(-1, 0, 2).unsqueeze(1), b.narrow(-1, 0, 2).unsqueeze(0));
         var rb = maximum(a.narrow(-1, 2, 2).unsqueeze(1), b.narrow(-1, 2, 2).unsqueeze(0));
-        var wh = (rb - lt).clamp_min(0);
-        var enclose = (wh.select(-1, 0) * wh.select(-1, 1)).clamp_min(DefaultEps);
+        var wh = (rb - lt).clamp_min(Zero);
+        var enclose = (wh.select(-1, 0) * wh.select(-1, 1)).clamp_min(eps);
         return (iou - (enclose - union) / enclose).MoveToOuterDisposeScope();
     }
 
@@ -94,24 +100,37 @@ public static class BoxOps
     {
         using var scope = NewDisposeScope();
         var inter = AlignedIntersection(a, b);
-        var union = Area(a) + Area(b) - inter;
-        return (inter / union.clamp_min(DefaultEps)).MoveToOuterDisposeScope();
+        var union = Area(a).add(Area(b), One) - inter;
+        using var eps = DefaultEps.ToScalar();
+        return (inter / union.clamp_min(eps)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
     /// Generalised IoU of corresponding rows (differentiable; the GIoU loss is 1 - this).
     /// a [N, 4], b [N, 4] → [N].
     /// </summary>
-    public static Tensor AlignedGIoU(Tensor a, Tensor b, double eps = 1e-6)
+    /// <param name="a">[N, 4]</param>
+    /// <param name="b">[N, 4]</param>
+    /// <param name="eps">Guards the divisions.</param>
+    /// <param name="epsMode">Clamp the denominators to at least eps (mmdetection) or add eps to them (torchvision's generalized_box_iou_loss).</param>
+    public static Tensor AlignedGIoU(Tensor a, Tensor b, double eps = 1e-6, GIoUEps epsMode = GIoUEps.Clamp)
     {
         using var scope = NewDisposeScope();
+        using var floor = eps.ToScalar();
         var inter = AlignedIntersection(a, b);
-        var union = (Area(a) + Area(b) - inter).clamp_min(eps);
-        var iou = inter / union;
+        var union = Area(a).add(Area(b), One) - inter;
         var lt = minimum(a.narrow(-1, 0, 2), b.narrow(-1, 0, 2));
         var rb = maximum(a.narrow(-1, 2, 2), b.narrow(-1, 2, 2));
-        var wh = (rb - lt).clamp_min(0);
-        var enclose = (wh.select(-1, 0) * wh.select(-1, 1)).clamp_min(eps);
+        var wh = (rb - lt).clamp_min(Zero);
+        var enclose = wh.select(-1, 0) * wh.select(-1, 1);
+        if (epsMode == GIoUEps.Add)
+        {
+            var iouAdd = inter / union.add(floor, One);
+            return (iouAdd - (enclose - union) / enclose.add(floor, One)).MoveToOuterDisposeScope();
+        }
+        union = union.clamp_min(floor);
+        enclose = enclose.clamp_min(floor);
+        var iou = inter / union;
         return (iou - (enclose - union) / enclose).MoveToOuterDisposeScope();
     }
 
@@ -128,7 +147,16 @@ public static class BoxOps
         using var scope = NewDisposeScope();
         var lt = maximum(a.narrow(-1, 0, 2), b.narrow(-1, 0, 2));
         var rb = minimum(a.narrow(-1, 2, 2), b.narrow(-1, 2, 2));
-        var wh = (rb - lt).clamp_min(0);
+        var wh = (rb - lt).clamp_min(Zero);
         return (wh.select(-1, 0) * wh.select(-1, 1)).MoveToOuterDisposeScope();
     }
+}
+
+/// <summary>How <see cref="BoxOps.AlignedGIoU"/> guards its divisions.</summary>
+public enum GIoUEps
+{
+    /// <summary>Denominators clamped to at least eps (mmdetection's GIoU loss).</summary>
+    Clamp,
+    /// <summary>eps added to the denominators (torchvision's generalized_box_iou_loss, eps 1e-7).</summary>
+    Add,
 }

@@ -85,26 +85,30 @@ public sealed class DeltaXYWHBoxCoder
         using var scope = NewDisposeScope();
         var means = tensor(_means, dtype: deltas.dtype, device: deltas.device);
         var stds = tensor(_stds, dtype: deltas.dtype, device: deltas.device);
-        var d = deltas * stds + means;
+        var d = (deltas * stds).add(means, ScalarConstants.One);
         var (ax, ay, aw, ah) = XYWH(anchors);
         var dx = d.select(-1, 0);
         var dy = d.select(-1, 1);
-        var dw = d.select(-1, 2).clamp(-_maxLogRatio, _maxLogRatio);
-        var dh = d.select(-1, 3).clamp(-_maxLogRatio, _maxLogRatio);
-        var cx = ax + aw * dx;
-        var cy = ay + ah * dy;
-        var w = aw * dw.exp();
-        var h = ah * dh.exp();
-        var x1 = cx - w * 0.5;
-        var y1 = cy - h * 0.5;
-        var x2 = cx + w * 0.5;
-        var y2 = cy + h * 0.5;
+        using var minLogRatio = (-_maxLogRatio).ToScalar();
+        using var maxLogRatio = _maxLogRatio.ToScalar();
+        var dw = d.select(-1, 2).clamp(minLogRatio, maxLogRatio);
+        var dh = d.select(-1, 3).clamp(minLogRatio, maxLogRatio);
+        var cx = ax.add(aw * dx, ScalarConstants.One);
+        var cy = ay.add(ah * dy, ScalarConstants.One);
+        var halfW = (aw * dw.exp()).mul(ScalarConstants.HalfDouble);
+        var halfH = (ah * dh.exp()).mul(ScalarConstants.HalfDouble);
+        var x1 = cx - halfW;
+        var y1 = cy - halfH;
+        var x2 = cx.add(halfW, ScalarConstants.One);
+        var y2 = cy.add(halfH, ScalarConstants.One);
         if (maxShape is { } shape)
         {
-            x1 = x1.clamp(0, shape.W);
-            x2 = x2.clamp(0, shape.W);
-            y1 = y1.clamp(0, shape.H);
-            y2 = y2.clamp(0, shape.H);
+            using var maxX = shape.W.ToScalar();
+            using var maxY = shape.H.ToScalar();
+            x1 = x1.clamp(ScalarConstants.Zero, maxX);
+            x2 = x2.clamp(ScalarConstants.Zero, maxX);
+            y1 = y1.clamp(ScalarConstants.Zero, maxY);
+            y2 = y2.clamp(ScalarConstants.Zero, maxY);
         }
         return stack(new[] { x1, y1, x2, y2 }, -1).MoveToOuterDisposeScope();
     }
@@ -122,6 +126,6 @@ public sealed class DeltaXYWHBoxCoder
         var y1 = boxes.select(-1, 1);
         var x2 = boxes.select(-1, 2);
         var y2 = boxes.select(-1, 3);
-        return ((x1 + x2) * 0.5, (y1 + y2) * 0.5, x2 - x1, y2 - y1);
+        return (x1.add(x2, ScalarConstants.One).mul(ScalarConstants.HalfDouble), y1.add(y2, ScalarConstants.One).mul(ScalarConstants.HalfDouble), x2 - x1, y2 - y1);
     }
 }

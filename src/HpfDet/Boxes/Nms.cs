@@ -81,6 +81,7 @@ public static class Nms
         {
             thr = MathF.BitDecrement(thr);
         }
+        using var threshold = thr.ToScalar();
 
         var words = (n + 63) / 64;
         // Bit b of a byte is worth 2^b; bits are disjoint, so the uint8 sum is the bitwise OR. Eight bytes
@@ -100,7 +101,7 @@ public static class Nms
             var cols = n - c0;
             var chunkWords = words - firstWord;
             var iou = BoxOps.PairwiseIoU(sortedBoxes.narrow(0, r0, rows), sortedBoxes.narrow(0, c0, cols)); // [rows, cols]
-            var suppress = iou.gt(thr);
+            var suppress = iou.gt(threshold);
             if (sortedClasses is not null)
             {
                 var same = sortedClasses.narrow(0, r0, rows).unsqueeze(1).eq(sortedClasses.narrow(0, c0, cols).unsqueeze(0));

@@ -54,8 +54,10 @@ public sealed class PointGenerator
             using var scope = NewDisposeScope();
             var (h, w) = featureSizes[l];
             var s = Options.Strides[l];
-            var px = (arange(w, dtype: float64, device: device) + Options.Offset) * s;
-            var py = (arange(h, dtype: float64, device: device) + Options.Offset) * s;
+            using var offset = Options.Offset.ToScalar();
+            using var step = s.ToScalar();
+            var px = ScalarFreeFactories.Arange(w, float64, device).add(offset, ScalarConstants.One).mul(step);
+            var py = ScalarFreeFactories.Arange(h, float64, device).add(offset, ScalarConstants.One).mul(step);
             var xx = px.unsqueeze(0).expand(h, w).reshape(-1);
             var yy = py.unsqueeze(1).expand(h, w).reshape(-1);
             result.Add(stack(new[] { xx, yy }, 1).to(float32).MoveToOuterDisposeScope());
@@ -70,7 +72,8 @@ public sealed class PointGenerator
         for (var l = 0; l < featureSizes.Count; l++)
         {
             var (h, w) = featureSizes[l];
-            result.Add(full(h * w, (double)Options.Strides[l], dtype: float32, device: device));
+            using var stride = ((double)Options.Strides[l]).ToScalar();
+            result.Add(full(h * w, stride, dtype: float32, device: device));
         }
         return result;
     }

@@ -10,6 +10,9 @@ namespace HpfDet.Data;
 /// </summary>
 public sealed class DetectionBatch : IDisposable
 {
+    static long undisposedTensors;
+    int disposed;
+
     internal DetectionBatch(Tensor images, IReadOnlyList<Tensor> boxes, IReadOnlyList<Tensor> labels, IReadOnlyList<Tensor> ignored, IReadOnlyList<ImageMeta> meta)
     {
         Images = images;
@@ -17,7 +20,17 @@ public sealed class DetectionBatch : IDisposable
         Labels = labels;
         Ignored = ignored;
         Meta = meta;
+        Interlocked.Add(ref undisposedTensors, TensorCount);
     }
+
+    /// <summary>
+    /// Tensors of all batches in the process not yet disposed (those the loaders have prepared ahead and
+    /// the one in use): the trainer leaves them out of its live-tensor count, which would otherwise move
+    /// with how far the loader threads have run ahead.
+    /// </summary>
+    internal static long UndisposedTensorCount => Interlocked.Read(ref undisposedTensors);
+
+    int TensorCount => 1 + Boxes.Count + Labels.Count + Ignored.Count;
 
     /// <summary>[B, 3, H, W] float32, normalised.</summary>
     public Tensor Images { get; }
@@ -33,6 +46,8 @@ public sealed class DetectionBatch : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref disposed, 1) != 0) return;
+        Interlocked.Add(ref undisposedTensors, -TensorCount);
         Images.Dispose();
         foreach (var t in Boxes) t.Dispose();
         foreach (var t in Labels) t.Dispose();

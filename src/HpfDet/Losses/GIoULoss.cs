@@ -12,9 +12,14 @@ public sealed class GIoULoss
 {
     public double LossWeight { get; }
     public double Eps { get; }
+    public GIoUEps EpsMode { get; }
 
-    public GIoULoss(double lossWeight = 1.0, double eps = 1e-6)
+    /// <param name="lossWeight">Multiplies the loss.</param>
+    /// <param name="eps">Guards the divisions (mmdetection 1e-6 clamped; torchvision 1e-7 added).</param>
+    /// <param name="epsMode">Whether eps is a lower clamp or added to the denominators.</param>
+    public GIoULoss(double lossWeight = 1.0, double eps = 1e-6, GIoUEps epsMode = GIoUEps.Clamp)
     {
+        EpsMode = epsMode;
         if (!(lossWeight >= 0)) throw new ArgumentOutOfRangeException(nameof(lossWeight), $"LossWeight must be >= 0, got {lossWeight}.");
         LossWeight = lossWeight;
         Eps = eps;
@@ -33,9 +38,10 @@ public sealed class GIoULoss
             throw new ArgumentException($"GIoULoss: pred shape [{string.Join(", ", pred.shape)}] and target shape [{string.Join(", ", target.shape)}] must both be [N, 4].");
         if (weight is not null && (weight.dim() != 1 || weight.shape[0] != pred.shape[0]))
             throw new ArgumentException($"GIoULoss: weight shape [{string.Join(", ", weight.shape)}] does not match pred shape [{string.Join(", ", pred.shape)}]; expected [N].");
-        var loss = BoxOps.AlignedGIoU(pred, target, Eps).neg().add(1.0);
+        var loss = BoxOps.AlignedGIoU(pred, target, Eps, EpsMode).neg().add(ScalarConstants.OneDouble, ScalarConstants.One);
         if (weight is not null) loss = loss.mul(weight);
         var norm = normalizer ?? torch.tensor((double)Math.Max(pred.shape[0], 1), dtype: pred.dtype, device: pred.device);
-        return loss.sum().div(norm).mul(LossWeight);
+        using var lossWeight = LossWeight.ToScalar();
+        return loss.sum().div(norm).mul(lossWeight);
     }
 }

@@ -71,11 +71,15 @@ public sealed class HierarchicalProgressiveFocalLoss : IClassificationLoss, IDis
             }
             // A level without positives gets γ0: the clamped mean is blended out by hasPositives = 0
             // (the mean itself is 0 there, not NaN, thanks to the clamp of the count).
-            var hasPositives = count.gt(0).to(sum.dtype);
-            var mean = sum.div(count.clamp_min(1.0));
-            gamma = mean.clamp(Options.Gamma0 - Options.Delta, Options.Gamma0 + Options.Delta)
-                .mul_(hasPositives).add_(hasPositives.neg().add_(1).mul_(Options.Gamma0));
-            alpha = gamma.reciprocal().mul_(Options.W);
+            using var gammaMin = (Options.Gamma0 - Options.Delta).ToScalar();
+            using var gammaMax = (Options.Gamma0 + Options.Delta).ToScalar();
+            using var gamma0 = Options.Gamma0.ToScalar();
+            using var w = Options.W.ToScalar();
+            var hasPositives = count.gt(ScalarConstants.Zero).to(sum.dtype);
+            var mean = sum.div(count.clamp_min(ScalarConstants.OneDouble));
+            gamma = mean.clamp(gammaMin, gammaMax)
+                .mul_(hasPositives).add_(hasPositives.neg().add_(ScalarConstants.One, ScalarConstants.One).mul_(gamma0), ScalarConstants.One);
+            alpha = gamma.reciprocal().mul_(w);
         }
 
         var norm = LossMath.Normalizer(normalizer, positives.Positives.sum()).detach();

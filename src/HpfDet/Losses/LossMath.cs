@@ -23,7 +23,9 @@ internal readonly record struct PositiveCounts(Tensor Positives, Tensor? NegLogP
     public LossStatistics ToStatistics(double gamma, double alpha, Tensor levelLoss)
     {
         using var _ = torch.no_grad();
-        return new LossStatistics(torch.full_like(Positives, gamma), torch.full_like(Positives, alpha), Positives, NegLogPSum!.div(NegLogPCount!), levelLoss);
+        using var gammaValue = gamma.ToScalar();
+        using var alphaValue = alpha.ToScalar();
+        return new LossStatistics(torch.full_like(Positives, gammaValue), torch.full_like(Positives, alphaValue), Positives, NegLogPSum!.div(NegLogPCount!), levelLoss);
     }
 }
 
@@ -89,12 +91,14 @@ internal static class LossMath
                 throw new NonFiniteInputException($"{lossName}: level {l} logits contain NaN or Inf ({CountNonFinite(logits)} of {logits.numel()} values); the model diverged or its inputs are corrupt — lower the learning rate or check the data.");
 
             var dtype = logits.dtype;
-            var ignore = labels.lt(0);
-            var positive = labels.ge(0).logical_and_(labels.lt(numClasses));
+            using var classes = numClasses.ToScalar();
+            using var lastClass = (numClasses - 1).ToScalar();
+            var ignore = labels.lt(ScalarConstants.Zero);
+            var positive = labels.ge(ScalarConstants.Zero).logical_and_(labels.lt(classes));
             var rowWeights = weights is null ? torch.ones(n, dtype: dtype, device: logits.device) : weights.to(dtype);
-            rowWeights = rowWeights.masked_fill(ignore, 0.0);
-            var clamped = labels.clamp(0, numClasses - 1);
-            var targetMask = clamped.unsqueeze(1).eq(torch.arange(numClasses, device: logits.device)).logical_and_(positive.unsqueeze(1));
+            rowWeights = rowWeights.masked_fill(ignore, ScalarConstants.ZeroDouble);
+            var clamped = labels.clamp(ScalarConstants.Zero, lastClass);
+            var targetMask = clamped.unsqueeze(1).eq(ScalarFreeFactories.Arange(numClasses, device: logits.device)).logical_and_(positive.unsqueeze(1));
             var lossWeights = lossScale is null ? rowWeights : rowWeights.mul(lossScale.to(dtype));
             prepared[l] = new PreparedLevel(logits, targetMask, clamped, rowWeights, lossWeights, positive, soft?.to(dtype));
         }
@@ -115,8 +119,17 @@ internal static class LossMath
     /// <summary>
     /// log(1 + e^x) without overflow. libtorch returns x itself above the threshold; 20 keeps the
     /// float32 error below its epsilon, and 50 does the same for float64 (e^-50 ≈ 2e-22).
+    /// TorchSharp's public softplus takes β and the threshold as doubles and makes implicit scalars of
+    /// them, so its private Scalar overload is called with scalars that live for the process.
     /// </summary>
-    public static Tensor Softplus(Tensor x) => nn.functional.softplus(x, 1.0, x.dtype == ScalarType.Float64 ? 50.0 : 20.0);
+    public static Tensor Softplus(Tensor x) => SoftplusWithScalars(x, ScalarConstants.OneDouble, x.dtype == ScalarType.Float64 ? SoftplusThreshold64 : SoftplusThreshold32);
+
+    static readonly Scalar SoftplusThreshold32 = 20.0.ToScalar();
+    static readonly Scalar SoftplusThreshold64 = 50.0.ToScalar();
+    static readonly Func<Tensor, Scalar, Scalar, Tensor> SoftplusWithScalars =
+        (typeof(Tensor).GetMethod("softplus1", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic, [typeof(Scalar), typeof(Scalar)])
+            ?? throw new MissingMethodException("TorchSharp.torch+Tensor", "softplus1(Scalar, Scalar)"))
+        .CreateDelegate<Func<Tensor, Scalar, Scalar, Tensor>>();
 
     /// <summary>
     /// The focal loss of one level and its gradient, computed together without an autograd graph.
@@ -137,9 +150,10 @@ internal static class LossMath
         using var _ = torch.no_grad();
         var x = level.Logits.detach();
         var w = level.LossWeights;
-        var oneMinusAlpha = alpha.neg().add_(1);
+        var oneMinusAlpha = alpha.neg().add_(ScalarConstants.One, ScalarConstants.One);
+        using var hostExponent = hostGamma?.ToScalar();
         // p^γ with a host exponent where one is known (a square for γ = 2), else with the device γ.
-        Tensor Pow(Tensor b) => hostGamma switch { 2.0 => b.square(), { } g => b.pow(g), null => b.pow(gamma) };
+        Tensor Pow(Tensor b) => hostGamma switch { 2.0 => b.pow(ScalarConstants.Two), { } => b.pow(hostExponent!), null => b.pow(gamma) };
 
         // Dense part, every entry as a negative. Four [N, C] buffers, reused in place: this loop is
         // bound by memory traffic, not arithmetic.
@@ -149,8 +163,8 @@ internal static class LossMath
         // recomputes a logarithm the softplus already holds.
         var m = hostGamma switch
         {
-            2.0 => p.square(),
-            { } g => x.sub(sp).mul_(g).exp_(),
+            2.0 => p.pow(ScalarConstants.Two),
+            { } => x.sub(sp).mul_(hostExponent!).exp_(),
             null => x.sub(sp).mul_(gamma).exp_(),
         };
         var t = m.mul(sp);                                                               // p^γ·softplus(x)
@@ -161,19 +175,19 @@ internal static class LossMath
         var xt = x.gather(1, index).squeeze(1);                                           // [N]
         var pt = p.gather(1, index).squeeze(1);
         var l0 = t.gather(1, index).squeeze(1).mul_(oneMinusAlpha);
-        var qt = pt.neg().add_(1);
+        var qt = pt.neg().add_(ScalarConstants.One, ScalarConstants.One);
         var spNeg = Softplus(xt.neg());
         var mq = Pow(qt);
         var l1 = mq.mul(spNeg).mul_(alpha);
         var positive = level.PositiveMask;
-        var levelSum = rowLoss.mul_(oneMinusAlpha).add_(torch.where(positive, l1.sub(l0), torch.zeros_like(l1))).mul_(w).sum();
+        var levelSum = rowLoss.mul_(oneMinusAlpha).add_(torch.where(positive, l1.sub(l0), torch.zeros_like(l1)), ScalarConstants.One).mul_(w).sum();
 
         // dℓ0/dx / (1-α) = γ·t·(1-p) + p^γ·p, built in t's buffer.
         m.mul_(p);
-        p.neg_().add_(1);
-        var grad = t.mul_(p).mul_(gamma).add_(m);
+        p.neg_().add_(ScalarConstants.One, ScalarConstants.One);
+        var grad = t.mul_(p).mul_(gamma).add_(m, ScalarConstants.One);
         grad.mul_(w.mul(oneMinusAlpha).mul_(scale).unsqueeze(1));
-        var g1 = pt.mul(spNeg).mul_(gamma).add_(qt).mul_(mq).mul_(alpha).neg_().mul_(w).mul_(scale);
+        var g1 = pt.mul(spNeg).mul_(gamma).add_(qt, ScalarConstants.One).mul_(mq).mul_(alpha).neg_().mul_(w).mul_(scale);
         var current = grad.gather(1, index).squeeze(1);
         grad.scatter_(1, index, torch.where(positive, g1, current).unsqueeze(1));
         return (levelSum, grad);
@@ -192,9 +206,9 @@ internal static class LossMath
             var x = levels[l].Logits;
             if (!x.requires_grad) continue;
             var dot = x.reshape(-1).dot(grads[l].reshape(-1));
-            surrogate = surrogate is null ? dot : surrogate.add(dot);
+            surrogate = surrogate is null ? dot : surrogate.add(dot, ScalarConstants.One);
         }
-        return surrogate is null ? value : surrogate.sub(surrogate.detach()).add_(value);
+        return surrogate is null ? value : surrogate.sub(surrogate.detach()).add_(value, ScalarConstants.One);
     }
 
     /// <summary>
@@ -207,9 +221,9 @@ internal static class LossMath
         var x = level.Logits.detach();
         var dtype = x.dtype;
         var positives = level.PositiveMask.sum().to(dtype);
-        var valid = level.PositiveMask.logical_and(level.RowWeights.gt(0));
+        var valid = level.PositiveMask.logical_and(level.RowWeights.gt(ScalarConstants.Zero));
         var xTarget = x.gather(1, level.LabelsClamped.unsqueeze(1)).squeeze(1);
-        var v = Softplus(xTarget.neg()).mul_(level.RowWeights).masked_fill_(valid.logical_not(), 0.0);
+        var v = Softplus(xTarget.neg()).mul_(level.RowWeights).masked_fill_(valid.logical_not(), ScalarConstants.ZeroDouble);
         return (positives, valid.sum().to(dtype), v.sum());
     }
 
@@ -252,5 +266,5 @@ internal static class LossMath
 
     /// <summary>The ATSS normaliser max(Σ positives, 1) as a device scalar, or the caller's.</summary>
     public static Tensor Normalizer(Tensor? given, Tensor totalPositives) =>
-        given is not null ? given.to(totalPositives.dtype) : totalPositives.clamp_min(1.0);
+        given is not null ? given.to(totalPositives.dtype) : totalPositives.clamp_min(ScalarConstants.OneDouble);
 }

@@ -42,7 +42,8 @@ public sealed class QualityFocalLoss : IClassificationLoss, IDisposable
         var x = level.Logits;
         var target = level.TargetMask.to(x.dtype).mul_(level.SoftTargets!.unsqueeze(1));   // [N, C]
         var distance = target.sub(torch.sigmoid(x)).abs();
-        var modulating = Options.Beta == 2.0 ? distance.square() : distance.pow(Options.Beta);
+        using var beta = Options.Beta.ToScalar();
+        var modulating = distance.pow(Options.Beta == 2.0 ? ScalarConstants.Two : beta);
         return LossMath.BceWithLogits(x, target).mul_(modulating).sum(1).mul_(level.LossWeights).sum();
     }
 

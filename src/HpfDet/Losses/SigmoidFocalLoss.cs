@@ -59,10 +59,14 @@ public sealed class SigmoidFocalLoss : IClassificationLoss, IDisposable
     /// <returns>[N, C] loss per element.</returns>
     public static Tensor Elementwise(Tensor logits, Tensor targets, double gamma = 2.0, double alpha = 0.25)
     {
+        using var minusTwo = (-2).ToScalar();
+        using var alphaSlope = (2 * alpha - 1).ToScalar();
+        using var oneMinusAlpha = (1 - alpha).ToScalar();
+        using var exponent = gamma.ToScalar();
         var t = targets.to(logits.dtype);
-        var s = t.mul(-2).add_(1).mul_(logits);
-        var alphaT = t.mul(2 * alpha - 1).add_(1 - alpha);
-        return alphaT.mul_(torch.sigmoid(s).pow(gamma)).mul_(LossMath.Softplus(s));
+        var s = t.mul(minusTwo).add_(ScalarConstants.One, ScalarConstants.One).mul_(logits);
+        var alphaT = t.mul(alphaSlope).add_(oneMinusAlpha, ScalarConstants.One);
+        return alphaT.mul_(torch.sigmoid(s).pow(exponent)).mul_(LossMath.Softplus(s));
     }
 
     public void Dispose() => statistics.Dispose();

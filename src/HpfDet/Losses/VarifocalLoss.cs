@@ -42,8 +42,10 @@ public sealed class VarifocalLoss : IClassificationLoss, IDisposable
     {
         var x = level.Logits;
         var target = level.TargetMask.to(x.dtype).mul_(level.SoftTargets!.unsqueeze(1));   // [N, C]
-        var isPositive = target.gt(0);
-        var negativeWeight = torch.sigmoid(x).sub(target).abs().pow(Options.Gamma).mul(Options.Alpha);
+        using var gamma = Options.Gamma.ToScalar();
+        using var alpha = Options.Alpha.ToScalar();
+        var isPositive = target.gt(ScalarConstants.Zero);
+        var negativeWeight = torch.sigmoid(x).sub(target).abs().pow(gamma).mul(alpha);
         var weight = torch.where(isPositive, target, negativeWeight);
         return LossMath.BceWithLogits(x, target).mul_(weight).sum(1).mul_(level.LossWeights).sum();
     }

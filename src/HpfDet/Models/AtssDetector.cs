@@ -113,13 +113,13 @@ public sealed class AtssDetector : DenseDetector
             }
             using var result = Assigner.Assign(validPerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
             var validIndex = valid.nonzero().squeeze(1);
-            labels = torch.full(n, -1L, dtype: ScalarType.Int64, device: valid.device).index_copy_(0, validIndex, result.AssignedLabels);
+            labels = torch.full(n, ScalarConstants.MinusOne, dtype: ScalarType.Int64, device: valid.device).index_copy_(0, validIndex, result.AssignedLabels);
             gtIndex = torch.zeros(n, dtype: ScalarType.Int64, device: valid.device).index_copy_(0, validIndex, result.AssignedGtIndex);
         }
-        var positive = gtIndex.gt(0);
+        var positive = gtIndex.gt(ScalarConstants.Zero);
         var matched = target.Boxes.shape[0] == 0
             ? priors.All
-            : torch.where(positive.unsqueeze(1), target.Boxes.index_select(0, gtIndex.sub(1).clamp_min(0)), priors.All);
+            : torch.where(positive.unsqueeze(1), target.Boxes.index_select(0, gtIndex.sub(ScalarConstants.One).clamp_min(ScalarConstants.Zero)), priors.All);
         return new PriorAssignment(labels, matched);
     }
 
@@ -140,7 +140,7 @@ public sealed class AtssDetector : DenseDetector
         var decoded = BoxCoder.Decode(anchors, batch.BoxRegression().reshape(-1, 4));
         Tensor centernessTarget;
         using (torch.no_grad()) centernessTarget = CenternessTargets(anchors, targetBoxes).mul_(positiveF);
-        var boxLoss = BoxLoss.Forward(decoded, targetBoxes, centernessTarget, centernessTarget.sum().clamp_min(1.0));
+        var boxLoss = BoxLoss.Forward(decoded, targetBoxes, centernessTarget, centernessTarget.sum().clamp_min(ScalarConstants.OneDouble));
         var centerness = batch.Extra(AtssHead.CenternessTerm, 1).reshape(-1);
         var centernessLoss = nn.functional.binary_cross_entropy_with_logits(centerness, centernessTarget, reduction: nn.Reduction.None)
             .mul(positiveF).sum().div(batch.Normalizer);
@@ -161,14 +161,15 @@ public sealed class AtssDetector : DenseDetector
     public static Tensor CenternessTargets(Tensor anchors, Tensor boxes)
     {
         using var scope = torch.NewDisposeScope();
-        var cx = anchors[.., 0].add(anchors[.., 2]).mul(0.5);
-        var cy = anchors[.., 1].add(anchors[.., 3]).mul(0.5);
-        var l = cx.sub(boxes[.., 0]).clamp_min(0);
-        var t = cy.sub(boxes[.., 1]).clamp_min(0);
-        var r = boxes[.., 2].sub(cx).clamp_min(0);
-        var b = boxes[.., 3].sub(cy).clamp_min(0);
-        var lr = torch.minimum(l, r).div(torch.maximum(l, r).clamp_min(1e-6));
-        var tb = torch.minimum(t, b).div(torch.maximum(t, b).clamp_min(1e-6));
+        using var tiny = 1e-6.ToScalar();
+        var cx = anchors[.., 0].add(anchors[.., 2], ScalarConstants.One).mul(ScalarConstants.HalfDouble);
+        var cy = anchors[.., 1].add(anchors[.., 3], ScalarConstants.One).mul(ScalarConstants.HalfDouble);
+        var l = cx.sub(boxes[.., 0]).clamp_min(ScalarConstants.Zero);
+        var t = cy.sub(boxes[.., 1]).clamp_min(ScalarConstants.Zero);
+        var r = boxes[.., 2].sub(cx).clamp_min(ScalarConstants.Zero);
+        var b = boxes[.., 3].sub(cy).clamp_min(ScalarConstants.Zero);
+        var lr = torch.minimum(l, r).div(torch.maximum(l, r).clamp_min(tiny));
+        var tb = torch.minimum(t, b).div(torch.maximum(t, b).clamp_min(tiny));
         return lr.mul(tb).sqrt().MoveToOuterDisposeScope();
     }
 }

@@ -71,7 +71,7 @@ public sealed record TrainingBatch(
     /// max(1, that image's positives), averaged over images: torchvision RetinaNet's normalisation.
     /// </summary>
     public Tensor PerImageMean(Tensor perPrior) =>
-        perPrior.sum(1).div(PositivesPerImage.clamp_min(1.0)).mean();
+        perPrior.sum(1).div(PositivesPerImage.clamp_min(ScalarConstants.OneDouble)).mean();
 }
 
 /// <summary>One level of one image at inference, flattened: M = H·W·A rows in (y, x, anchor) order.</summary>
@@ -231,12 +231,13 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
             labels = torch.stack(labelList);
             matched = torch.stack(matchedList);
         }
-        var positive = labels.ge(0).logical_and(labels.lt(c));
+        using var numClasses = c.ToScalar();
+        var positive = labels.ge(ScalarConstants.Zero).logical_and(labels.lt(numClasses));
         var positiveF = positive.to(dtype);
         var perImage = positiveF.sum(1);
         var numPositives = perImage.sum();
         var batch = new TrainingBatch(outputs, priors, labels, matched, positive, positiveF, perImage, numPositives,
-            numPositives.clamp_min(1.0), imageSizes);
+            numPositives.clamp_min(ScalarConstants.OneDouble), imageSizes);
 
         var terms = new List<LossTerm> { new(DetectionLosses.ClassificationTerm, ClassificationTerm(batch)) };
         terms.AddRange(RegressionLosses(batch));
@@ -257,7 +258,8 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
         if (Normalization == ClassificationNormalization.PerImage)
         {
             // Σ_b (1/B) Σ_rows∈b ℓ / max(1, n_b): a per-row factor, with a normaliser of 1.
-            scale = batch.PositivesPerImage.clamp_min(1.0).mul(batchSize).reciprocal().unsqueeze(1).expand(batchSize, batch.NumPriors);
+            using var images = batchSize.ToScalar();
+            scale = batch.PositivesPerImage.clamp_min(ScalarConstants.OneDouble).mul(images).reciprocal().unsqueeze(1).expand(batchSize, batch.NumPriors);
             normalizer = torch.ones_like(batch.Normalizer);
         }
         var levels = new List<ClassificationLevelInput>(batch.Outputs.NumLevels);
@@ -301,6 +303,8 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
         var device = outputs.ClassLogits[0].device;
         var priors = Priors(FeatureSizes(outputs), device);
         var results = new List<Detections>((int)batchSize);
+        using var threshold = opt.ScoreThreshold.ToScalar();
+        using var numClasses = c.ToScalar();
         for (int b = 0; b < batchSize; b++)
         {
             using var scope = torch.NewDisposeScope();
@@ -312,14 +316,14 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
             {
                 var level = LevelOf(outputs, priors, l, b);
                 var scores = CandidateScores(level).reshape(-1);                             // [M·C]
-                var candidates = scores.gt(opt.ScoreThreshold).nonzero().squeeze(1);
+                var candidates = scores.gt(threshold).nonzero().squeeze(1);
                 if (candidates.shape[0] == 0) continue;
                 var candidateScores = scores.index_select(0, candidates);
                 var top = candidateScores.topk((int)Math.Min(opt.PreNmsTopK, candidates.shape[0]));
                 candidateScores = top.values;
                 candidates = candidates.index_select(0, top.indexes);
-                var priorIndex = candidates.div(c, rounding_mode: RoundingMode.floor);
-                var classIndex = candidates.remainder(c);
+                var priorIndex = candidates.div(numClasses, rounding_mode: RoundingMode.floor);
+                var classIndex = candidates.remainder(numClasses);
                 var boxes = DecodeBoxes(level.Priors.index_select(0, priorIndex), level.BoxRegression.index_select(0, priorIndex));
                 boxList.Add(BoxOps.ClipToImage(boxes, h, w));
                 var factor = ScoreFactor(level);

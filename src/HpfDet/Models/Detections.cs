@@ -65,7 +65,7 @@ public sealed class DetectionLosses
         get
         {
             var total = Terms[0].Value;
-            for (int i = 1; i < Terms.Count; i++) total = total.add(Terms[i].Value);
+            for (int i = 1; i < Terms.Count; i++) total = total.add(Terms[i].Value, ScalarConstants.One);
             return total;
         }
     }

@@ -66,7 +66,6 @@ public static class DetectionEvaluation
                     }
                 }
                 done += batch.Count;
-                Trainer.CollectAtSafePoint();
                 progress?.Invoke(done, dataset.Count);
             }
         }

@@ -47,7 +47,7 @@ public sealed class ModelConfig
     public int FpnChannels { get; set; } = 256;
     public int HeadChannels { get; set; } = 256;
     public int HeadConvs { get; set; } = 4;
-    /// <summary>GroupNorm groups of the head; null: the detector's reference (ATSS 32, FCOS 16; RetinaNet has none).</summary>
+    /// <summary>GroupNorm groups of the head; null: the detector's reference (ATSS and FCOS 32; RetinaNet has none).</summary>
     public int? HeadGroups { get; set; }
 }
 
@@ -300,7 +300,7 @@ public sealed class RunConfig
                 value.Trim().TrimStart('[').TrimEnd(']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(v => int.Parse(v, NumberStyles.Integer, CultureInfo.InvariantCulture)).ToList();
         if (t == typeof(List<string>))
-            return value.Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+            return isNull ? null : value.Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
         throw new InvalidCastException();
     }
 

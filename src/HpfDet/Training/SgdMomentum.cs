@@ -39,11 +39,14 @@ public sealed class SgdMomentum : IDisposable
     public void Step(double lr)
     {
         using var _ = torch.no_grad();
+        using var weightDecay = WeightDecay.ToScalar();
+        using var momentum = Momentum.ToScalar();
+        using var negativeLr = (-lr).ToScalar();
         foreach (var (name, p) in parameters)
         {
             var g = p.grad;
             if (g is null) continue;
-            using var d = WeightDecay != 0 ? g.add(p, alpha: WeightDecay) : g.clone();
+            using var d = WeightDecay != 0 ? g.add(p, alpha: weightDecay) : g.clone();
             if (!buffers.TryGetValue(name, out var b))
             {
                 b = d.clone().DetachFromDisposeScope();
@@ -51,9 +54,9 @@ public sealed class SgdMomentum : IDisposable
             }
             else
             {
-                b.mul_(Momentum).add_(d);
+                b.mul_(momentum).add_(d, ScalarConstants.One);
             }
-            p.add_(b, alpha: -lr);
+            p.add_(b, alpha: negativeLr);
         }
     }
 
@@ -61,13 +64,13 @@ public sealed class SgdMomentum : IDisposable
     public double ClipGradNorm(double? maxNorm)
     {
         using var scope = torch.NewDisposeScope();
-        var grads = parameters.Select(p => p.Param.grad).Where(g => g is not null).Select(g => g!.pow(2).sum()).ToArray();
+        var grads = parameters.Select(p => p.Param.grad).Where(g => g is not null).Select(g => g!.pow(ScalarConstants.Two).sum()).ToArray();
         if (grads.Length == 0) return 0;
         double norm = Math.Sqrt(torch.stack(grads).sum().item<float>());
         if (maxNorm is { } max && norm > max)
         {
             using var _ = torch.no_grad();
-            double factor = max / (norm + 1e-6);
+            using var factor = (max / (norm + 1e-6)).ToScalar();
             foreach (var (_, p) in parameters) p.grad?.mul_(factor);
         }
         return norm;

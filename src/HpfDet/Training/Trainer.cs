@@ -153,7 +153,7 @@ public sealed class Trainer : IDisposable
                     if (!more) break;
                     IterationLog entry;
                     using (var batch = batches.Current) entry = Step(batch, last);
-                    CollectAtSafePoint();
+                    entry = entry with { LiveTensors = LiveTensors() };
                     if (iteration == 1 || iteration % Options.LogEveryIterations == 0 || iteration == TotalIterations || epochIteration == IterationsPerEpoch)
                         log.WriteLine(TrainingLogJson.ToLine(entry));
                     IterationCompleted?.Invoke(entry);
@@ -219,7 +219,7 @@ public sealed class Trainer : IDisposable
         return new IterationLog(epoch + 1, iteration, epochIteration, IterationsPerEpoch,
             values[0], named, lr,
             stats?.Gamma ?? [], stats?.Alpha ?? [], stats?.Positives ?? [], stats?.MeanNegLogP ?? [],
-            batch.Count / Math.Max(seconds, 1e-9), process.WorkingSet64, DisposeScopeManager.Statistics.ThreadTotalLiveCount, gradNorm);
+            batch.Count / Math.Max(seconds, 1e-9), process.WorkingSet64, LiveTensors: 0, gradNorm);
     }
 
     static NonFiniteLossException Diverged(string what, string lastCheckpoint) => new(
@@ -227,14 +227,11 @@ public sealed class Trainer : IDisposable
         "Lower the learning rate (--lr), lengthen the warm-up, or enable gradient clipping (--set train.grad_clip=35).");
 
     /// <summary>
-    /// Collects garbage between iterations, when no native call is running: TorchSharp's temporary
-    /// Scalars are finalised here rather than at a random point inside a native call that still uses them.
+    /// Tensors alive in the whole process (every thread: batches are made on loader threads and
+    /// disposed on this one, so a per-thread count drifts), less the loaders' batches not yet disposed.
+    /// Measured between steps, it is flat unless something keeps tensors from one step to the next.
     /// </summary>
-    internal static void CollectAtSafePoint()
-    {
-        GC.Collect(0, GCCollectionMode.Forced, blocking: true);
-        GC.WaitForPendingFinalizers();
-    }
+    internal static long LiveTensors() => torch.Tensor.TotalCount - DetectionBatch.UndisposedTensorCount;
 
     void SaveCheckpoint(string path)
     {

@@ -17,7 +17,7 @@ namespace HpfDet.Training;
 /// <param name="MeanNegLogP">Per-level mean -log p of the positives' target class (NaN where none).</param>
 /// <param name="ImagesPerSecond">Throughput of this step.</param>
 /// <param name="ResidentMemoryBytes">Process resident memory after the step.</param>
-/// <param name="LiveTensors">Live TorchSharp tensors after the step (leak check).</param>
+/// <param name="LiveTensors">TorchSharp tensors alive in the process after the step, on every thread, less the data loader's undisposed batches (leak check: flat across iterations).</param>
 /// <param name="GradNorm">Total gradient norm before clipping, where computed.</param>
 public sealed record IterationLog(
     int Epoch, int Iteration, int EpochIteration, int IterationsPerEpoch,

@@ -20,6 +20,35 @@ public static class DetectorFixtures
         return new AtssDetector(new AtssDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadChannels: 64, HeadConvs: 2, HeadGroups: 16), loss, backbone);
     }
 
+    /// <summary>
+    /// A small FCOS whose FPN and head weights come from a generator of its own (<paramref name="seed"/>),
+    /// not torch's global one that tests running in parallel share: the same seed gives the same model.
+    /// </summary>
+    public static FcosDetector TinyFcos(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0)
+    {
+        var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
+            BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
+        var backbone = new ResNet(backboneOptions);
+        if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
+        var model = new FcosDetector(new FcosDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadConvs: 2, HeadGroups: 16), loss, backbone);
+        using var generator = new torch.Generator((ulong)seed);
+        using var _ = torch.no_grad();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (p.dim() != 4) continue;
+            if (name.StartsWith("neck."))
+            {
+                // Xavier-uniform, as the FPN initialises itself.
+                long receptive = p.shape[2] * p.shape[3];
+                double bound = Math.Sqrt(6.0 / ((p.shape[0] + p.shape[1]) * receptive));
+                p.copy_(torch.rand(p.shape, generator: generator).mul(2 * bound).sub(bound));
+            }
+            else if (name.StartsWith("head.")) p.copy_(torch.randn(p.shape, generator: generator).mul(0.01));   // torchvision's Normal(0, 0.01)
+            else if (!pretrained) p.copy_(torch.randn(p.shape, generator: generator).mul(Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3]))));
+        }
+        return model;
+    }
+
     public static DetectionDataset Shapes(int count, int size = 128, int seed = 0, int maxObjects = 3, int minObject = 16, int maxObject = 64) =>
         SyntheticShapesDataset.Create(new SyntheticShapesOptions(count, size, seed, minObject, maxObject, maxObjects, NoiseAmplitude: 4));
 

@@ -24,3 +24,20 @@ public class OverfitTests(ITestOutputHelper output)
         Assert.True(result.Coco.Stats[1] > 0.9, $"AP50 after training is {result.Coco.Stats[1]:F3}");
     }
 }
+
+/// <summary>End-to-end learning check for FCOS, seeded through its own generators (model and data loader).</summary>
+public class FcosOverfitTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void SmallFcosOverfitsAFewSyntheticImagesToAp50AboveNinetyPercent()
+    {
+        var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
+        var model = DetectorFixtures.TinyFcos(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0);
+        var options = new TrainerOptions(Epochs: 40, LearningRate: 0.01, WarmupIterations: 15, DecayEpochs: [30], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
+        trainer.Run();
+        var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
+        output.WriteLine($"{trainer.TotalIterations} iterations, AP50 {result.Coco.Stats[1]:F3}, AP {result.Coco.Stats[0]:F3}");
+        Assert.True(result.Coco.Stats[1] >= 0.9, $"AP50 after training is {result.Coco.Stats[1]:F3}");
+    }
+}

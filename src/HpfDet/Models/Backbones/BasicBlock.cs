@@ -54,6 +54,6 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IResNetBlock
         var x = nn.functional.relu(bn1.forward(conv1.forward(input)));
         x = bn2.forward(conv2.forward(x));
         var identity = downsample is null ? input : downsample.forward(input);
-        return nn.functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
+        return nn.functional.relu(x.add_(identity, ScalarConstants.One)).MoveToOuterDisposeScope();
     }
 }

@@ -59,6 +59,6 @@ internal sealed class Bottleneck : nn.Module<Tensor, Tensor>, IResNetBlock
         x = nn.functional.relu(bn2.forward(conv2.forward(x)));
         x = bn3.forward(conv3.forward(x));
         var identity = downsample is null ? input : downsample.forward(input);
-        return nn.functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
+        return nn.functional.relu(x.add_(identity, ScalarConstants.One)).MoveToOuterDisposeScope();
     }
 }

@@ -83,7 +83,8 @@ public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
             else if (name.EndsWith("bias")) nn.init.zeros_(p);
         }
         double prior = Options.PriorProbability;
-        atss_cls.Bias.fill_(-Math.Log((1 - prior) / prior));
+        using var bias = (-Math.Log((1 - prior) / prior)).ToScalar();
+        atss_cls.Bias.fill_(bias);
     }
 
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l].</summary>

@@ -85,7 +85,7 @@ public sealed class Fpn : nn.Module<Tensor[], Tensor[]>
         for (int i = levels - 1; i > 0; i--)
         {
             var size = new long[] { laterals[i - 1].shape[2], laterals[i - 1].shape[3] };
-            laterals[i - 1] = laterals[i - 1].add(nn.functional.interpolate(laterals[i], size: size, mode: InterpolationMode.Nearest));
+            laterals[i - 1] = laterals[i - 1].add(nn.functional.interpolate(laterals[i], size: size, mode: InterpolationMode.Nearest), ScalarConstants.One);
         }
         var outputs = new List<Tensor>(Options.NumOutputs);
         for (int i = 0; i < levels; i++)
