@@ -109,10 +109,11 @@ public sealed class OnnxExportContext
         long o = weight.shape[0];
         var gamma = norm.weight is null ? ones(o, ScalarType.Float64) : norm.weight.detach().cpu().to(ScalarType.Float64);
         var beta = norm.bias is null ? zeros(o, ScalarType.Float64) : norm.bias.detach().cpu().to(ScalarType.Float64);
-        var scale = gamma / (norm.running_var.detach().cpu().to(ScalarType.Float64) + norm.eps).sqrt();
+        using var eps = norm.eps.ToScalar();
+        var scale = gamma.div(norm.running_var.detach().cpu().to(ScalarType.Float64).add(eps, ScalarConstants.One).sqrt());
         var bias = conv.bias is null ? zeros(o, ScalarType.Float64) : conv.bias.detach().cpu().to(ScalarType.Float64);
-        var foldedW = weight * scale.view(-1, 1, 1, 1);
-        var foldedB = (bias - norm.running_mean.detach().cpu().to(ScalarType.Float64)) * scale + beta;
+        var foldedW = weight.mul(scale.view(-1, 1, 1, 1));
+        var foldedB = bias.add(norm.running_mean.detach().cpu().to(ScalarType.Float64).neg(), ScalarConstants.One).mul(scale).add(beta, ScalarConstants.One);
         return Conv(input, path, Values(foldedW), conv.weight!.shape, Values(foldedB), conv.stride, conv.padding ?? [0L, 0L], conv.dilation, conv.groups);
     }
 
