@@ -85,7 +85,7 @@ public static class TrainCommand
         loss.AcceptOnlyFromAmong([.. LossNames.All]);
         var output = new Option<string?>("--out") { Description = "Run folder (config.yaml, log.jsonl, checkpoints/, eval/, plots/)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from checkpoints/last.ckpt." };
-        var cmd = new Command("train", "Train an ATSS detector with focal loss, HPF, QFL or VFL; evaluates on the validation split.");
+        var cmd = new Command("train", $"Train a dense detector ({string.Join(", ", Models.DetectorRegistry.Families.Select(f => f.Name))}) with focal loss, HPF, QFL or VFL; evaluates on the validation split.");
         run.AddTo(cmd);
         cmd.Options.Add(loss);
         cmd.Options.Add(output);

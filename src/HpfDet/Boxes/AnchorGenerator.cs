@@ -11,13 +11,21 @@ public sealed record AnchorGeneratorOptions
     /// <param name="ScalesPerOctave">Number of scales per location (i = 0 .. ScalesPerOctave-1).</param>
     /// <param name="Ratios">Height/width ratios; null means (1.0).</param>
     /// <param name="CenterOffset">Anchor centre = (x + CenterOffset) × stride; 0 as in mmdetection v2 ATSS.</param>
+    /// <param name="Sizes">Explicit anchor sizes in pixels per level (torchvision's <c>sizes</c>); when set they
+    /// replace OctaveBaseScale and ScalesPerOctave, and every level needs the same number of sizes.</param>
+    /// <param name="RoundBaseAnchors">Round the base anchors (relative to the centre) to whole pixels, computed in
+    /// float32 with round-half-to-even, as torchvision's AnchorGenerator does.</param>
     public AnchorGeneratorOptions(
         int[]? Strides = null,
         double OctaveBaseScale = 8,
         int ScalesPerOctave = 1,
         double[]? Ratios = null,
-        double CenterOffset = 0.0)
+        double CenterOffset = 0.0,
+        double[][]? Sizes = null,
+        bool RoundBaseAnchors = false)
     {
+        this.Sizes = Sizes;
+        this.RoundBaseAnchors = RoundBaseAnchors;
         this.Strides = Strides ?? [8, 16, 32, 64, 128];
         this.OctaveBaseScale = OctaveBaseScale;
         this.ScalesPerOctave = ScalesPerOctave;
@@ -30,17 +38,31 @@ public sealed record AnchorGeneratorOptions
     public int ScalesPerOctave { get; init; }
     public double[] Ratios { get; init; }
     public double CenterOffset { get; init; }
+    public double[][]? Sizes { get; init; }
+    public bool RoundBaseAnchors { get; init; }
+
+    /// <summary>
+    /// torchvision RetinaNet's anchors: sizes (32, 64, 128, 256, 512) × int(size·2^(i/3)) for i = 0, 1, 2,
+    /// ratios (0.5, 1, 2), rounded base anchors, no centre offset, strides 8–128. torchvision derives each
+    /// stride as the padded image size // the feature size, which equals 8–128 whenever the padded size is a
+    /// multiple of 128 (as in the reference cases).
+    /// </summary>
+    public static AnchorGeneratorOptions TorchvisionRetinaNet() => new(
+        Ratios: [0.5, 1.0, 2.0],
+        Sizes: [.. new[] { 32, 64, 128, 256, 512 }.Select(x => new double[] { x, (int)(x * Math.Pow(2, 1.0 / 3)), (int)(x * Math.Pow(2, 2.0 / 3)) })],
+        RoundBaseAnchors: true);
 }
 
 /// <summary>
 /// Dense anchors over multi-level feature maps (mmdetection's AnchorGenerator with octave scales,
 /// scale-major order). At level l with stride s, location (x, y) gets one anchor per (ratio, scale) pair,
 /// ratio outer and scale inner: centre c = ((x + offset) s, (y + offset) s), width s·scale/√ratio,
-/// height s·scale·√ratio, box c ± (w/2, h/2).
+/// height s·scale·√ratio, box c ± (w/2, h/2). With explicit <see cref="AnchorGeneratorOptions.Sizes"/>
+/// (torchvision's AnchorGenerator) the size of each level replaces s·scale, and base anchors may be rounded.
 /// </summary>
 public sealed class AnchorGenerator
 {
-    private readonly double[] _baseAnchors; // [A * 4], relative to the centre (0, 0), per level scaled by stride
+    private readonly double[][] _baseAnchors; // per level [A * 4] in pixels, relative to the centre (0, 0)
 
     public AnchorGenerator(AnchorGeneratorOptions? options = null)
     {
@@ -57,26 +79,53 @@ public sealed class AnchorGenerator
         {
             throw new HpfDetException("AnchorGeneratorOptions: ScalesPerOctave must be >= 1 and OctaveBaseScale > 0.");
         }
+        if (Options.Sizes is { } sizes)
+        {
+            if (sizes.Length != Options.Strides.Length || sizes.Any(l => l.Length == 0 || l.Length != sizes[0].Length || l.Any(v => !(v > 0))))
+                throw new HpfDetException($"AnchorGeneratorOptions.Sizes: give one list of sizes (each > 0, the same count) per stride; got {sizes.Length} lists for {Options.Strides.Length} strides.");
+            _baseAnchors = sizes.Select(BaseAnchors).ToArray();
+        }
+        else
+        {
+            var octave = BaseAnchors(Enumerable.Range(0, Options.ScalesPerOctave).Select(i => Options.OctaveBaseScale * Math.Pow(2.0, (double)i / Options.ScalesPerOctave)).ToArray());
+            _baseAnchors = Options.Strides.Select(stride => octave.Select(v => v * stride).ToArray()).ToArray();
+        }
+    }
+
+    /// <summary>[A·4] anchors around (0, 0), ratio outer, scale inner.</summary>
+    private double[] BaseAnchors(double[] scales)
+    {
         var list = new List<double>();
         foreach (var ratio in Options.Ratios)
         {
+            if (Options.RoundBaseAnchors)
+            {
+                // torchvision: float32 throughout, then round (half to even).
+                var hRatio32 = MathF.Sqrt((float)ratio);
+                var wRatio32 = 1f / hRatio32;
+                foreach (var scale in scales)
+                {
+                    float w = wRatio32 * (float)scale, h = hRatio32 * (float)scale;
+                    list.AddRange(new[] { -w / 2f, -h / 2f, w / 2f, h / 2f }.Select(v => (double)MathF.Round(v, MidpointRounding.ToEven)));
+                }
+                continue;
+            }
             var hRatio = Math.Sqrt(ratio);
             var wRatio = 1.0 / hRatio;
-            for (var i = 0; i < Options.ScalesPerOctave; i++)
+            foreach (var scale in scales)
             {
-                var scale = Options.OctaveBaseScale * Math.Pow(2.0, (double)i / Options.ScalesPerOctave);
                 var w = wRatio * scale;
                 var h = hRatio * scale;
                 list.AddRange([-0.5 * w, -0.5 * h, 0.5 * w, 0.5 * h]);
             }
         }
-        _baseAnchors = list.ToArray();
+        return list.ToArray();
     }
 
     public AnchorGeneratorOptions Options { get; }
 
     /// <summary>Anchors per location (ratios × scales per octave).</summary>
-    public int NumAnchorsPerLocation => Options.Ratios.Length * Options.ScalesPerOctave;
+    public int NumAnchorsPerLocation => Options.Ratios.Length * (Options.Sizes?[0].Length ?? Options.ScalesPerOctave);
 
     /// <summary>Number of feature levels (= number of strides).</summary>
     public int NumLevels => Options.Strides.Length;
@@ -91,7 +140,7 @@ public sealed class AnchorGenerator
         var result = new List<Tensor>(featureSizes.Count);
         for (var l = 0; l < featureSizes.Count; l++)
         {
-            result.Add(SingleLevelAnchors(featureSizes[l], Options.Strides[l], device));
+            result.Add(SingleLevelAnchors(featureSizes[l], Options.Strides[l], _baseAnchors[l], device));
         }
         return result;
     }
@@ -123,11 +172,11 @@ public sealed class AnchorGenerator
         return result;
     }
 
-    private Tensor SingleLevelAnchors((int H, int W) size, int stride, Device device)
+    private Tensor SingleLevelAnchors((int H, int W) size, int stride, double[] levelBase, Device device)
     {
         using var scope = NewDisposeScope();
         var a = NumAnchorsPerLocation;
-        var baseAnchors = tensor(_baseAnchors.Select(v => v * stride).ToArray(), dtype: float64, device: device).reshape(a, 4);
+        var baseAnchors = tensor(levelBase, dtype: float64, device: device).reshape(a, 4);
         using var offset = Options.CenterOffset.ToScalar();
         using var step = stride.ToScalar();
         var shiftX = ScalarFreeFactories.Arange(size.W, float64, device).add(offset, ScalarConstants.One).mul(step);

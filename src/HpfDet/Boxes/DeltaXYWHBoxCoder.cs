@@ -9,8 +9,10 @@ public sealed record DeltaXYWHBoxCoderOptions
     /// <param name="Means">Mean subtracted from (dx, dy, dw, dh) after encoding; null means (0, 0, 0, 0).</param>
     /// <param name="Stds">Std dividing (dx, dy, dw, dh) after encoding; null means (0.1, 0.1, 0.2, 0.2).</param>
     /// <param name="WhRatioClip">Decoded dw, dh are clamped to ±|log(WhRatioClip)| so exp() cannot overflow.</param>
-    public DeltaXYWHBoxCoderOptions(double[]? Means = null, double[]? Stds = null, double WhRatioClip = 16.0 / 1000.0)
+    /// <param name="ClampBelow">Also clamp dw, dh from below (mmdetection); false clamps them from above only (torchvision's BoxCoder).</param>
+    public DeltaXYWHBoxCoderOptions(double[]? Means = null, double[]? Stds = null, double WhRatioClip = 16.0 / 1000.0, bool ClampBelow = true)
     {
+        this.ClampBelow = ClampBelow;
         this.Means = Means ?? [0.0, 0.0, 0.0, 0.0];
         this.Stds = Stds ?? [0.1, 0.1, 0.2, 0.2];
         this.WhRatioClip = WhRatioClip;
@@ -24,6 +26,12 @@ public sealed record DeltaXYWHBoxCoderOptions
 
     /// <summary>Decoded dw, dh are clamped to ±|log(WhRatioClip)|.</summary>
     public double WhRatioClip { get; init; }
+
+    /// <summary>Whether dw, dh are also clamped from below.</summary>
+    public bool ClampBelow { get; init; }
+
+    /// <summary>torchvision's BoxCoder: weights (1, 1, 1, 1), dw, dh clamped above at log(1000/16) only.</summary>
+    public static DeltaXYWHBoxCoderOptions Torchvision() => new(Stds: [1.0, 1.0, 1.0, 1.0], ClampBelow: false);
 }
 
 /// <summary>
@@ -77,7 +85,7 @@ public sealed class DeltaXYWHBoxCoder
 
     /// <summary>
     /// Boxes from anchors and predicted deltas. anchors [N, 4], deltas [N, 4] (or [B, N, 4]) → boxes of the
-    /// deltas' shape. dw, dh are clamped to ±|log(WhRatioClip)|; with <paramref name="maxShape"/> x is clamped to
+    /// deltas' shape. dw, dh are clamped to ±|log(WhRatioClip)| (from above only without ClampBelow); with <paramref name="maxShape"/> x is clamped to
     /// [0, W] and y to [0, H].
     /// </summary>
     public Tensor Decode(Tensor anchors, Tensor deltas, (int H, int W)? maxShape = null)
@@ -91,8 +99,9 @@ public sealed class DeltaXYWHBoxCoder
         var dy = d.select(-1, 1);
         using var minLogRatio = (-_maxLogRatio).ToScalar();
         using var maxLogRatio = _maxLogRatio.ToScalar();
-        var dw = d.select(-1, 2).clamp(minLogRatio, maxLogRatio);
-        var dh = d.select(-1, 3).clamp(minLogRatio, maxLogRatio);
+        // mmdetection clamps dw, dh on both sides; torchvision only from above (ClampBelow = false).
+        var dw = Options.ClampBelow ? d.select(-1, 2).clamp(minLogRatio, maxLogRatio) : d.select(-1, 2).clamp_max(maxLogRatio);
+        var dh = Options.ClampBelow ? d.select(-1, 3).clamp(minLogRatio, maxLogRatio) : d.select(-1, 3).clamp_max(maxLogRatio);
         var cx = ax.add(aw * dx, ScalarConstants.One);
         var cy = ay.add(ah * dy, ScalarConstants.One);
         var halfW = (aw * dw.exp()).mul(ScalarConstants.HalfDouble);

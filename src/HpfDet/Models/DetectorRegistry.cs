@@ -39,6 +39,7 @@ public static class DetectorRegistry
     public static IReadOnlyList<DetectorFamily> Families { get; } =
     [
         new("atss", "ATSS (mmdetection 2.x): ATSS assigner, GIoU, centerness", o => new AtssDetector(o)),
+        new("retinanet", "RetinaNet (torchvision 0.14): 9 anchors, max-IoU matching, L1 on deltas", o => new RetinaNetDetector(o)),
         new("fcos", "FCOS (torchvision 0.14): centre sampling, scale ranges, GIoU, centerness", o => new FcosDetector(o)),
     ];
 

@@ -94,4 +94,36 @@ public class AnchorGeneratorTests
         Assert.Equal(new float[] { 2, 2, 6, 2, 10, 2, 2, 6, 6, 6, 10, 6 }, points.data<float>().ToArray());
         Assert.Equal(new float[] { 4, 4, 4, 4, 4, 4 }, generator.GridStrides([(2, 3)], CPU)[0].data<float>().ToArray());
     }
+
+    [Fact]
+    public void TorchvisionRetinaNetAnchorsAreRoundedHalfToEvenAndShiftedWithoutOffset()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new AnchorGenerator(AnchorGeneratorOptions.TorchvisionRetinaNet());
+        Assert.Equal(9, generator.NumAnchorsPerLocation);
+        Assert.Equal([32.0, 40, 50], generator.Options.Sizes![0]);          // int(32·2^(1/3)) = int(40.3), int(32·2^(2/3)) = int(50.8)
+        Assert.Equal([512.0, 645, 812], generator.Options.Sizes![4]);
+        var anchors = generator.GridAnchors([(1, 2), (1, 1), (1, 1), (1, 1), (1, 1)], CPU);
+        // Level 0, ratio 0.5 (h/w): w = 32·√2 = 45.25 → half 22.63 → 23, h = 32/√2 = 22.63 → half 11.31 → 11;
+        // size 40: halves 28.28, 14.14 → 28, 14; size 50: 35.36, 17.68 → 35, 18. Ratio 1: 16, 20, 25. Ratio 2: transposed.
+        float[] location0 =
+        [
+            -23, -11, 23, 11, -28, -14, 28, 14, -35, -18, 35, 18,
+            -16, -16, 16, 16, -20, -20, 20, 20, -25, -25, 25, 25,
+            -11, -23, 11, 23, -14, -28, 14, 28, -18, -35, 18, 35,
+        ];
+        var level0 = anchors[0].data<float>().ToArray();
+        Assert.Equal(location0, level0.Take(36).ToArray());
+        // The second location is shifted by x·stride = 8 (no centre offset).
+        Assert.Equal(location0.Select((v, i) => i % 2 == 0 ? v + 8 : v).ToArray(), level0.Skip(36).ToArray());
+        // Level 1, size 101, ratio 1: half 50.5 rounds to even, 50 (not 51).
+        Assert.Equal([-50f, -50, 50, 50], anchors[1].data<float>().ToArray().Skip(4 * 5).Take(4).ToArray());
+    }
+
+    [Fact]
+    public void SizesMustGiveOneEqualLengthListPerStride()
+    {
+        var e = Assert.Throws<HpfDetException>(() => new AnchorGenerator(new AnchorGeneratorOptions(Strides: [8, 16], Sizes: [[32.0]])));
+        Assert.Contains("Sizes", e.Message);
+    }
 }

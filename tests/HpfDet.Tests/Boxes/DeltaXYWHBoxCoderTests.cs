@@ -70,4 +70,26 @@ public class DeltaXYWHBoxCoderTests
         var wh = rand(n, 2) * 50 + 1;
         return cat(new[] { xy, xy + wh }, 1);
     }
+
+    [Fact]
+    public void TorchvisionCoderClampsTheLogRatioFromAboveOnly()
+    {
+        using var scope = NewDisposeScope();
+        var coder = new DeltaXYWHBoxCoder(DeltaXYWHBoxCoderOptions.Torchvision());
+        var anchor = tensor(new double[] { 0, 0, 10, 10 }, dtype: float64).reshape(1, 4);
+        // Weights 1: dw = 100 is clamped to ln(1000/16) → w = 10·62.5 = 625 around x = 5; dh = -10 is kept → h = 10·e^-10.
+        var box = coder.Decode(anchor, tensor(new double[] { 0, 0, 100, -10 }, dtype: float64).reshape(1, 4)).data<double>().ToArray();
+        double h = 10 * Math.Exp(-10);
+        Assert.Equal(new[] { 5 - 312.5, 5 - h / 2, 5 + 312.5, 5 + h / 2 }, box, new ToleranceComparer(1e-9));
+        // The symmetric default would have clamped dh to -ln(1000/16): h = 10·0.016 = 0.16.
+        var symmetric = new DeltaXYWHBoxCoder(new DeltaXYWHBoxCoderOptions(Stds: [1.0, 1.0, 1.0, 1.0]));
+        var clamped = symmetric.Decode(anchor, tensor(new double[] { 0, 0, 0, -10 }, dtype: float64).reshape(1, 4)).data<double>().ToArray();
+        Assert.Equal(5 - 0.08, clamped[1], 9);
+    }
+
+    sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= tolerance;
+        public int GetHashCode(double obj) => 0;
+    }
 }

@@ -49,6 +49,47 @@ public static class DetectorFixtures
         return model;
     }
 
+    /// <summary>
+    /// A small RetinaNet (FPN and head 64 channels, 2 head convs). The FPN and head are initialised from a
+    /// local generator seeded with <paramref name="seed"/> (and the backbone is pretrained or, if not,
+    /// re-drawn from it), so the weights do not depend on other tests using torch's global generator.
+    /// <paramref name="kaimingHeadConvs"/> draws the head's stacked convs He-normal instead of torchvision's normal(0, 0.01).
+    /// </summary>
+    public static RetinaNetDetector TinyRetinaNet(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0, bool kaimingHeadConvs = false)
+    {
+        var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
+            BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
+        var backbone = new ResNet(backboneOptions);
+        if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
+        var model = new RetinaNetDetector(new RetinaNetDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadConvs: 2), loss, backbone);
+        using var generator = new torch.Generator((ulong)seed);
+        using (torch.no_grad())
+        {
+            var reinit = pretrained ? model.Neck.named_parameters() : model.Neck.named_parameters().Concat(model.Backbone.named_parameters());
+            foreach (var (name, p) in reinit)
+            {
+                if (p.dim() == 4)
+                {
+                    // Xavier-uniform (the FPN's initialisation) drawn from the local generator.
+                    long receptive = p.shape[2] * p.shape[3];
+                    double bound = Math.Sqrt(6.0 / ((p.shape[0] + p.shape[1]) * receptive));
+                    p.uniform_(-bound, bound, generator);
+                }
+                else if (name.EndsWith("bias")) torch.nn.init.zeros_(p);
+            }
+        }
+        ((HpfDet.Models.Heads.RetinaNetHead)model.Head).ResetParameters(generator);
+        if (kaimingHeadConvs)
+        {
+            // Without normalisation, normal(0, 0.01) stacked convs shrink the features the classifier sees
+            // (×0.24 per 64-channel layer), so it needs thousands of iterations; He-normal keeps their scale.
+            using var _ = torch.no_grad();
+            foreach (var (name, p) in model.Head.named_parameters().Where(p => p.name.Contains(".conv.") && p.name.EndsWith("weight")))
+                torch.nn.init.normal_(p, 0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])), generator);
+        }
+        return model;
+    }
+
     public static DetectionDataset Shapes(int count, int size = 128, int seed = 0, int maxObjects = 3, int minObject = 16, int maxObject = 64) =>
         SyntheticShapesDataset.Create(new SyntheticShapesOptions(count, size, seed, minObject, maxObject, maxObjects, NoiseAmplitude: 4));
 

@@ -40,4 +40,18 @@ public class FcosOverfitTests(ITestOutputHelper output)
         output.WriteLine($"{trainer.TotalIterations} iterations, AP50 {result.Coco.Stats[1]:F3}, AP {result.Coco.Stats[0]:F3}");
         Assert.True(result.Coco.Stats[1] >= 0.9, $"AP50 after training is {result.Coco.Stats[1]:F3}");
     }
+
+    [Fact(Skip = "Open: in 120 iterations the box loss falls (0.70 → 0.29) but the classification does not learn (the positives' -log p stays ≈ 4.5, AP50 0); cause not yet found")]
+    public void SmallRetinaNetOverfitsAFewSyntheticImagesToAp50AboveNinetyPercent()
+    {
+        var sw = Stopwatch.StartNew();
+        var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
+        var model = DetectorFixtures.TinyRetinaNet(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0, kaimingHeadConvs: true);
+        var options = new TrainerOptions(Epochs: 120, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [100], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
+        trainer.Run();
+        var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
+        output.WriteLine($"{trainer.TotalIterations} iterations, AP50 {result.Coco.Stats[1]:F3}, AP {result.Coco.Stats[0]:F3}, {sw.Elapsed.TotalSeconds:F0} s");
+        Assert.True(result.Coco.Stats[1] >= 0.9, $"AP50 after training is {result.Coco.Stats[1]:F3}");
+    }
 }

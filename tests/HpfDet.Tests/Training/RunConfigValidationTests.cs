@@ -58,7 +58,7 @@ public class RunConfigValidationTests
         { "data", "workers", "100000", "100000", "from 0 to 64" },
         { "data", "format", "pascal", "'pascal'", "voc, coco, yolo or synthetic" },
         { "data", "synthetic_size", "8", "8", "from 32 to 4096" },
-        { "model", "name", "yolo-v8", "'yolo-v8'", "atss-r18, atss-r34, atss-r50 or atss-r101" },
+        { "model", "name", "yolo-v8", "'yolo-v8'", "atss-r18, atss-r34, atss-r50, atss-r101, " },
         { "loss", "name", "focal", "'focal'", "hpf, fl, qfl or vfl" },
         { "loss", "scope", "levels", "'levels'", "per_level or all_levels" },
     };
