@@ -32,6 +32,18 @@ if (args.Length > 0 && args[0] == "atss-step")
     AtssStepBenchmark.Run(args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 157, steps: 5);
     return;
 }
+// libtorch vs ONNX Runtime inference per image (docs/benchmarks.md): -- onnx-vs-torch [rounds];
+// peak memory of an ONNX-only process: -- onnx-only MODEL.onnx [images]
+if (args.Length > 0 && args[0] == "onnx-vs-torch")
+{
+    OnnxInferenceBenchmark.Run(args.Length > 1 ? int.Parse(args[1]) : 15);
+    return;
+}
+if (args is ["onnx-only", var onnxModel, ..])
+{
+    OnnxInferenceBenchmark.OnnxOnly(onnxModel, args.Length > 2 ? int.Parse(args[2]) : 20);
+    return;
+}
 if (args.Length > 0 && args[0] == "loss-ratio")
 {
     LossRatio.Run(args.Length > 1 ? int.Parse(args[1]) : 30);

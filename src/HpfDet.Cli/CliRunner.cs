@@ -46,6 +46,7 @@ public static class CliRunner
         root.Subcommands.Add(Commands.TrainCommand.Create());
         root.Subcommands.Add(Commands.EvalCommand.Create());
         root.Subcommands.Add(Commands.DetectCommand.Create());
+        root.Subcommands.Add(Commands.ExportCommand.Create());
         root.Subcommands.Add(Commands.CompareCommand.Create());
         root.Subcommands.Add(Commands.InfoCommand.Create());
         root.Subcommands.Add(Commands.VersionCommand.Create());
@@ -105,6 +106,7 @@ public static class CliRunner
         UserFacingException u => (OneLine(u.Message), u.ExitCode),
         HpfDet.Training.NonFiniteLossException n => (OneLine(n.Message), ExitCodes.NonFiniteLoss),
         HpfDetException h => (OneLine(h.Message), ExitCodes.UserError),
+        HpfDet.Inference.OnnxDetectorException o => (OneLine(o.Message), ExitCodes.UserError),
         FileNotFoundException or DirectoryNotFoundException => (OneLine(ex.Message) + " Check the path.", ExitCodes.UserError),
         UnauthorizedAccessException => (OneLine(ex.Message) + " Check the permissions of that path, or choose another one.", ExitCodes.UserError),
         PathTooLongException => (OneLine(ex.Message) + " Use a shorter path.", ExitCodes.UserError),

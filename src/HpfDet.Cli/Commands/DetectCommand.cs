@@ -12,15 +12,29 @@ public static class DetectCommand
 
     public static Command Create()
     {
-        var weights = new Option<string>("--weights") { Description = "Checkpoint written by 'hpfdet train'.", Required = true };
+        var weights = new Option<string?>("--weights") { Description = "Checkpoint written by 'hpfdet train' (engine torch)." };
+        var engine = new Option<string>("--engine") { Description = "torch: the checkpoint with libtorch; onnx: an exported model with ONNX Runtime.", DefaultValueFactory = _ => "torch" };
+        engine.AcceptOnlyFromAmong("torch", "onnx");
+        var model = new Option<string?>("--model") { Description = "ONNX model written by 'hpfdet export' (engine onnx)." };
         var images = new Option<string>("--images") { Description = "An image file or a folder of images.", Required = true };
         var output = new Option<string>("--out") { Description = "Output folder for the drawn PNGs and results.json.", Required = true };
         var score = new Option<double>("--score") { Description = "Draw detections with at least this score (results.json keeps all).", DefaultValueFactory = _ => 0.3 };
         var cmd = new Command("detect", "Detect objects in images: PNG files with boxes, class names and scores drawn, plus a COCO results JSON.");
-        foreach (var o in new Option[] { weights, images, output, score }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { weights, engine, model, images, output, score }) cmd.Options.Add(o);
+        cmd.Validators.Add(r =>
+        {
+            bool onnx = r.GetValue(engine) == "onnx";
+            if (onnx && r.GetResult(model) is null) r.AddError("--engine onnx needs --model MODEL.onnx (written by 'hpfdet export').");
+            if (onnx && r.GetResult(weights) is not null) r.AddError("--weights is a libtorch checkpoint: with --engine onnx give --model MODEL.onnx instead.");
+            if (!onnx && r.GetResult(weights) is null) r.AddError("Give --weights CKPT (or --engine onnx --model MODEL.onnx).");
+            if (!onnx && r.GetResult(model) is not null) r.AddError("--model is an ONNX model: add --engine onnx.");
+        });
         cmd.SetAction(parse =>
         {
-            var written = Run(parse.GetValue(weights)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out int skipped);
+            int skipped;
+            var written = parse.GetValue(engine) == "onnx"
+                ? RunOnnx(parse.GetValue(model)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out skipped)
+                : Run(parse.GetValue(weights)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out skipped);
             Console.WriteLine($"wrote {written} images with detections and results.json to {Path.GetFullPath(parse.GetValue(output)!)}" +
                 (skipped > 0 ? $"; skipped {skipped} image(s) that cannot be decoded" : ""));
             return ExitCodes.Success;
@@ -35,14 +49,52 @@ public static class DetectCommand
     /// Returns the number of drawn images; <paramref name="skipped"/> counts the images that cannot be
     /// decoded (empty, truncated, not an image), which are left out of the drawings and of results.json alike.
     /// </summary>
-    public static int Run(string weights, string imagesPath, string outDir, double minScore, out int skipped)
+    public static int Run(string weights, string imagesPath, string outDir, double minScore, out int skipped) =>
+        Run(imagesPath, outDir, minScore, out skipped, files =>
+        {
+            var (model, config, classNames) = CheckpointModel.Load(weights);
+            return (classNames, dataset =>
+            {
+                var loader = new DataLoader(dataset, config.TestTransforms(), config.InputNormalization(), new DataLoaderOptions(1, config.Data.Workers, Shuffle: false));
+                return (DetectionEvaluation.Predict(model, dataset, loader), loader.Issues);
+            });
+        });
+
+    /// <summary>
+    /// The same with an exported model on ONNX Runtime (HpfDet.Inference), one image at a time as the
+    /// libtorch path: the same results.json and drawings.
+    /// </summary>
+    public static int RunOnnx(string modelPath, string imagesPath, string outDir, double minScore, out int skipped)
+    {
+        HpfDet.Inference.OnnxDetector? detector = null;
+        try
+        {
+            return Run(imagesPath, outDir, minScore, out skipped, files =>
+            {
+                detector = HpfDet.Inference.OnnxDetector.Load(modelPath);
+                return (detector.Info.ClassNames, dataset =>
+                {
+                    var issues = new DataIssues();
+                    return (OnnxPrediction.Predict(detector, dataset, 1, issues), issues);
+                });
+            });
+        }
+        finally { detector?.Dispose(); }
+    }
+
+    /// <summary>
+    /// Lists and checks the images, asks <paramref name="engine"/> for the class names and a predictor,
+    /// predicts, and writes results.json, the drawings and image_ids.txt.
+    /// </summary>
+    static int Run(string imagesPath, string outDir, double minScore, out int skipped,
+        Func<string[], (IReadOnlyList<string> ClassNames, Func<DetectionDataset, (HpfDet.Evaluation.CocoDetections Detections, DataIssues Issues)> Predict)> engine)
     {
         TrainPipeline.RequireFolder(outDir, "--out");
         var files = File.Exists(imagesPath) ? [imagesPath]
             : Directory.Exists(imagesPath) ? Directory.GetFiles(imagesPath).Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).OrderBy(f => f, StringComparer.Ordinal).ToArray()
             : throw new UserFacingException($"'{imagesPath}' is neither an image file nor a folder (--images).");
         if (files.Length == 0) throw new UserFacingException($"No image ({string.Join(", ", ImageExtensions)}) in '{imagesPath}'.");
-        var (model, config, classNames) = CheckpointModel.Load(weights);
+        var (classNames, predict) = engine(files);
         var issues = new DataIssues();
         var samples = new List<DetectionSample>();
         foreach (var f in files)
@@ -57,12 +109,11 @@ public static class DetectCommand
         if (samples.Count == 0)
             throw new UserFacingException($"None of the {files.Length} image(s) in '{imagesPath}' can be decoded: {issues.Summary(3).ReplaceLineEndings(" ")}");
         var dataset = new DetectionDataset("images", classNames, samples, issues);
-        var loader = new DataLoader(dataset, config.TestTransforms(), config.InputNormalization(), new DataLoaderOptions(1, config.Data.Workers, Shuffle: false));
-        var detections = DetectionEvaluation.Predict(model, dataset, loader);
+        var (detections, loaderIssues) = predict(dataset);
         // A file whose header reads but whose pixels do not (truncated) was skipped by the loader like an
         // empty one by ReadSize: it has no detections in results.json and no drawing, and is counted.
-        var undecodable = loader.Issues.Items.Where(i => i.SkipsSample).Select(i => i.File).ToHashSet();
-        foreach (var issue in loader.Issues.Items) issues.Add(issue);
+        var undecodable = loaderIssues.Items.Where(i => i.SkipsSample).Select(i => i.File).ToHashSet();
+        foreach (var issue in loaderIssues.Items) issues.Add(issue);
         Directory.CreateDirectory(outDir);
         detections.Save(Path.Combine(outDir, "results.json"));
         var categoryToLabel = Enumerable.Range(0, classNames.Count).ToDictionary(dataset.CategoryIdOf, i => i);

@@ -18,13 +18,15 @@ public static class EvalCommand
         var jsonOption = new Option<FileInfo?>("--json") { Description = "Write the metrics to this JSON file." };
         var plotsOption = new Option<DirectoryInfo?>("--plots") { Description = "Write precision-recall curves (pr_curves.png) to this folder." };
         var weightsOption = new Option<FileInfo?>("--weights") { Description = "A checkpoint written by 'hpfdet train': run it on --data and evaluate." };
-        var dataOption = new Option<string?>("--data") { Description = "With --weights: dataset path (VOC root, YOLO data.yaml, COCO JSON) or 'synthetic'." };
+        var onnxOption = new Option<FileInfo?>("--onnx") { Description = "A model written by 'hpfdet export': run it with ONNX Runtime on --data and evaluate." };
+        var dataOption = new Option<string?>("--data") { Description = "With --weights or --onnx: dataset path (VOC root, YOLO data.yaml, COCO JSON) or 'synthetic'." };
         var formatOption = new Option<string?>("--format") { Description = "With --weights: voc | coco | yolo | synthetic (default: the checkpoint's)." };
         var splitOption = new Option<string?>("--split") { Description = "With --weights: split to evaluate (default: the run's validation split)." };
         var cmd = new Command("eval", "Evaluate detections: COCO AP/AR exactly as pycocotools computes them (except that an annotation with id 0 is matched " +
             "like any other, where pycocotools treats it as unmatched), plus Pascal VOC mAP@0.5. " +
             "Either a results file (--gt, --results) or a checkpoint on a dataset (--weights, --data).");
         cmd.Options.Add(weightsOption);
+        cmd.Options.Add(onnxOption);
         cmd.Options.Add(dataOption);
         cmd.Options.Add(formatOption);
         cmd.Options.Add(splitOption);
@@ -37,15 +39,22 @@ public static class EvalCommand
             var hasGt = r.GetResult(gtOption) is not null;
             var hasResults = r.GetResult(resultsOption) is not null;
             var hasWeights = r.GetResult(weightsOption) is not null;
+            var hasOnnx = r.GetResult(onnxOption) is not null;
+            if (hasWeights && hasOnnx)
+                r.AddError("Give either --weights (a checkpoint, libtorch) or --onnx (an exported model, ONNX Runtime), not both.");
+            hasWeights |= hasOnnx;
             if (hasGt != hasResults)
                 r.AddError("--gt and --results go together: give both to evaluate a results file.");
             else if (hasGt && hasWeights)
                 r.AddError("Give either --gt/--results (a results file) or --weights (a checkpoint), not both.");
             else if (!hasGt && !hasWeights)
-                r.AddError("Nothing to evaluate: give --gt GT.json --results DT.json, or --weights CKPT --data PATH.");
+                r.AddError("Nothing to evaluate: give --gt GT.json --results DT.json, --weights CKPT --data PATH, or --onnx MODEL.onnx --data PATH.");
         });
         cmd.SetAction(parse =>
         {
+            if (parse.GetValue(onnxOption) is { } onnx)
+                return RunOnnxEvaluation(onnx.FullName, parse.GetValue(dataOption), parse.GetValue(formatOption), parse.GetValue(splitOption),
+                    parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
             if (parse.GetValue(weightsOption) is { } weights)
                 return RunCheckpointEvaluation(weights.FullName, parse.GetValue(dataOption), parse.GetValue(formatOption), parse.GetValue(splitOption),
                     parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
@@ -78,7 +87,43 @@ public static class EvalCommand
         var loader = new HpfDet.Data.DataLoader(dataset, config.TestTransforms(), config.InputNormalization(),
             new HpfDet.Data.DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: false));
         var r = HpfDet.Training.DetectionEvaluation.Run(model, dataset, loader);
-        output.WriteLine($"Evaluated {dataset.Count} images of '{config.Data.Path}' ({config.Data.ValSplit}) in {r.Seconds:F1} s.");
+        return Report(r, $"Evaluated {dataset.Count} images of '{config.Data.Path}' ({config.Data.ValSplit}) in {r.Seconds:F1} s.", jsonPath, plotsDir, output);
+    }
+
+    /// <summary>
+    /// The exported-model form: the split (from the training configuration stored in the model, or
+    /// --data/--format/--split) predicted with ONNX Runtime in the checkpoint form's batches, then evaluated alike.
+    /// </summary>
+    public static int RunOnnxEvaluation(string modelPath, string? data, string? format, string? split, string? jsonPath, string? plotsDir, TextWriter output)
+    {
+        using var detector = HpfDet.Inference.OnnxDetector.Load(modelPath);
+        var config = detector.Info.RunConfigJson is { } json
+            ? HpfDet.Training.RunConfig.FromJson(System.Text.Json.Nodes.JsonNode.Parse(json)?.AsObject())
+            : new HpfDet.Training.RunConfig();
+        if (data is null && detector.Info.RunConfigJson is null)
+            throw new UserFacingException($"'{modelPath}' does not name its training data: give --data PATH (and --format).");
+        if (data is not null)
+        {
+            config.Data.Path = data;
+            config.Data.Format = data == "synthetic" ? "synthetic" : format ?? config.Data.Format;
+        }
+        if (split is not null) config.Data.ValSplit = split;
+        var (_, dataset) = config.LoadDatasets();
+        if (dataset.Issues.Count > 0) output.WriteLine(dataset.Issues.Summary());
+        if (!dataset.ClassNames.SequenceEqual(detector.Info.ClassNames))
+            throw new UserFacingException($"The dataset's classes ({string.Join(", ", dataset.ClassNames)}) differ from the model's ({string.Join(", ", detector.Info.ClassNames)}).");
+        var clock = Stopwatch.StartNew();
+        var issues = new HpfDet.Data.DataIssues();
+        var detections = OnnxPrediction.Predict(detector, dataset, config.Train.Batch, issues);
+        if (issues.Count > 0) output.WriteLine(issues.Summary());
+        var gt = HpfDet.Training.DetectionEvaluation.GroundTruthOf(dataset);
+        var r = new HpfDet.Training.DetectionEvaluationResult(CocoEvaluator.Evaluate(gt, detections), VocEvaluator.Evaluate(gt, detections), detections, gt, clock.Elapsed.TotalSeconds);
+        return Report(r, $"Evaluated {dataset.Count} images of '{config.Data.Path}' ({config.Data.ValSplit}) with ONNX Runtime in {r.Seconds:F1} s.", jsonPath, plotsDir, output);
+    }
+
+    static int Report(HpfDet.Training.DetectionEvaluationResult r, string headline, string? jsonPath, string? plotsDir, TextWriter output)
+    {
+        output.WriteLine(headline);
         output.WriteLine(EvaluationReport.FormatSummary(r.Coco));
         output.WriteLine();
         output.Write(EvaluationReport.FormatPerCategoryTable(r.Coco, r.Voc));
