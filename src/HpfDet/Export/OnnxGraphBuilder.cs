@@ -34,36 +34,37 @@ public sealed class OnnxGraphBuilder
         }
     }
 
+    /// <summary>An empty initializer of that type and shape, added to the graph (the caller fills its data).</summary>
+    TensorProto NewInitializer(string hint, int count, long[] dims, TensorProto.Types.DataType type)
+    {
+        CheckCount(hint, count, dims);
+        var t = new TensorProto { Name = Unique(hint), DataType = (int)type };
+        t.Dims.Add(dims);
+        graph.Initializer.Add(t);
+        return t;
+    }
+
     /// <summary>A float32 initializer of shape <paramref name="dims"/> (no dims: a scalar).</summary>
     public string Floats(string hint, float[] data, params long[] dims)
     {
-        CheckCount(hint, data.Length, dims);
-        var t = new TensorProto { Name = Unique(hint), DataType = (int)TensorProto.Types.DataType.Float };
-        t.Dims.Add(dims);
+        var t = NewInitializer(hint, data.Length, dims, TensorProto.Types.DataType.Float);
         t.FloatData.Add(data);
-        graph.Initializer.Add(t);
         return t.Name;
     }
 
     /// <summary>A float64 initializer of shape <paramref name="dims"/>.</summary>
     public string Doubles(string hint, double[] data, params long[] dims)
     {
-        CheckCount(hint, data.Length, dims);
-        var t = new TensorProto { Name = Unique(hint), DataType = (int)TensorProto.Types.DataType.Double };
-        t.Dims.Add(dims);
+        var t = NewInitializer(hint, data.Length, dims, TensorProto.Types.DataType.Double);
         t.DoubleData.Add(data);
-        graph.Initializer.Add(t);
         return t.Name;
     }
 
     /// <summary>An int64 initializer of shape <paramref name="dims"/>.</summary>
     public string Int64s(string hint, long[] data, params long[] dims)
     {
-        CheckCount(hint, data.Length, dims);
-        var t = new TensorProto { Name = Unique(hint), DataType = (int)TensorProto.Types.DataType.Int64 };
-        t.Dims.Add(dims);
+        var t = NewInitializer(hint, data.Length, dims, TensorProto.Types.DataType.Int64);
         t.Int64Data.Add(data);
-        graph.Initializer.Add(t);
         return t.Name;
     }
 

@@ -62,6 +62,32 @@ public sealed class DetectorOracleCase
 
     public string Semantics => root.GetProperty("semantics").GetString()!;
 
+    /// <summary>
+    /// Compares detections with the expected ones: asserts the same count and labels per image, and
+    /// returns the largest absolute box and score differences.
+    /// </summary>
+    public (double BoxError, double ScoreError) DetectionErrors(IReadOnlyList<Detections> detections)
+    {
+        var expected = ExpectedDetections;
+        Assert.Equal(expected.Length, detections.Count);
+        double boxError = 0, scoreError = 0;
+        for (int b = 0; b < expected.Length; b++)
+        {
+            var (boxes, scores, labels) = expected[b];
+            var d = detections[b];
+            Assert.Equal(scores.Length, (int)d.Scores.shape[0]);
+            Assert.Equal(labels, d.Labels.data<long>().ToArray());
+            var actualScores = d.Scores.to(float64).data<double>().ToArray();
+            var actualBoxes = d.Boxes.to(float64).data<double>().ToArray();
+            for (int i = 0; i < scores.Length; i++)
+            {
+                scoreError = Math.Max(scoreError, Math.Abs(actualScores[i] - scores[i]));
+                for (int k = 0; k < 4; k++) boxError = Math.Max(boxError, Math.Abs(actualBoxes[4 * i + k] - boxes[i, k]));
+            }
+        }
+        return (boxError, scoreError);
+    }
+
     public override string ToString() => FileName;
 
     static Tensor ToTensor(JsonElement e, ScalarType dtype)

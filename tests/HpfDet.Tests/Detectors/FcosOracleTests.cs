@@ -65,22 +65,7 @@ public class FcosOracleTests(ITestOutputHelper output)
         }
 
         var detections = model.Predict(outputs, sizes);
-        var expectedDetections = c.ExpectedDetections;
-        double boxErr = 0, scoreErr = 0;
-        for (int b = 0; b < c.BatchSize; b++)
-        {
-            var (eBoxes, eScores, eLabels) = expectedDetections[b];
-            var d = detections[b];
-            Assert.Equal(eScores.Length, (int)d.Scores.shape[0]);
-            Assert.Equal(eLabels, d.Labels.data<long>().ToArray());
-            var boxes = d.Boxes.to(float64).data<double>().ToArray();
-            var scores = d.Scores.to(float64).data<double>().ToArray();
-            for (int i = 0; i < eScores.Length; i++)
-            {
-                scoreErr = Math.Max(scoreErr, Math.Abs(scores[i] - eScores[i]));
-                for (int k = 0; k < 4; k++) boxErr = Math.Max(boxErr, Math.Abs(boxes[4 * i + k] - eBoxes[i, k]));
-            }
-        }
+        var (boxErr, scoreErr) = c.DetectionErrors(detections);
         output.WriteLine($"{file} {dtype} detections: max abs error boxes {boxErr:E2}, scores {scoreErr:E2}");
         Assert.True(boxErr <= boxTol, $"detection boxes: max abs error {boxErr:E2} > {boxTol:E0}");
         Assert.True(scoreErr <= outputTol, $"detection scores: max abs error {scoreErr:E2} > {outputTol:E0}");
