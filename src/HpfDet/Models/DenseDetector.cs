@@ -37,7 +37,8 @@ public sealed record PriorSet(IReadOnlyList<Tensor> PerLevel, Tensor All, long[]
 /// <summary>What a detector's assigner decides for one image, over the N priors of all levels (level order).</summary>
 /// <param name="Labels">[N] int64: the class of positives, C for background, -1 for ignored priors.</param>
 /// <param name="MatchedBoxes">[N, 4]: the matched ground-truth box of positives; finite filler elsewhere.</param>
-public sealed record PriorAssignment(Tensor Labels, Tensor MatchedBoxes)
+/// <param name="LabelWeights">[N] classification weight per prior (null: 1 for every prior that is not ignored).</param>
+public sealed record PriorAssignment(Tensor Labels, Tensor MatchedBoxes, Tensor? LabelWeights = null)
 {
     /// <summary>Index of a background prior in <see cref="FromMatches"/>.</summary>
     public const long Background = -1;
@@ -80,15 +81,17 @@ public sealed record PriorAssignment(Tensor Labels, Tensor MatchedBoxes)
 /// <param name="NumPositives">0-dim positives of the batch.</param>
 /// <param name="Normalizer">0-dim max(1, positives of the batch).</param>
 /// <param name="ImageSizes">(H, W) of each image's content inside the padded batch.</param>
+/// <param name="BoxValuesPerPrior">Box-regression values per prior.</param>
+/// <param name="LabelWeights">[B, N] classification weights from the assignments, or null when none gave any.</param>
 public sealed record TrainingBatch(
     DenseHeadOutputs Outputs, PriorSet Priors, Tensor Labels, Tensor MatchedBoxes, Tensor Positive, Tensor PositiveF,
-    Tensor PositivesPerImage, Tensor NumPositives, Tensor Normalizer, IReadOnlyList<(int H, int W)> ImageSizes)
+    Tensor PositivesPerImage, Tensor NumPositives, Tensor Normalizer, IReadOnlyList<(int H, int W)> ImageSizes, int BoxValuesPerPrior = 4, Tensor? LabelWeights = null)
 {
     public long BatchSize => Labels.shape[0];
     public long NumPriors => Labels.shape[1];
 
-    /// <summary>The box regression as [B, N, 4].</summary>
-    public Tensor BoxRegression() => DenseHeadOutputs.Flatten(Outputs.BoxRegression, 4);
+    /// <summary>The box regression as [B, N, K], K = <see cref="BoxValuesPerPrior"/> (4 for most heads).</summary>
+    public Tensor BoxRegression() => DenseHeadOutputs.Flatten(Outputs.BoxRegression, BoxValuesPerPrior);
 
     /// <summary>An extra head output as [B, N, K].</summary>
     public Tensor Extra(string name, int valuesPerPrior) => DenseHeadOutputs.Flatten(Outputs[name], valuesPerPrior);
@@ -115,14 +118,15 @@ public sealed record LevelPrediction(int Level, Tensor ClassLogits, Tensor BoxRe
 /// <summary>The parts every dense detector is composed of.</summary>
 /// <param name="NumClasses">Object classes C.</param>
 /// <param name="Backbone">The backbone (C3–C5).</param>
-/// <param name="Neck">The FPN (P3–P7).</param>
+/// <param name="Neck">The neck: backbone maps (C3–C5) → the head's levels (an FPN's P3–P7; YOLOF's one level).</param>
 /// <param name="Head">The head: FPN levels → <see cref="DenseHeadOutputs"/>.</param>
 /// <param name="PriorsPerLocation">Priors (anchors) per feature location A.</param>
 /// <param name="ClassificationLoss">The classification loss (focal loss, HPF, QFL, VFL); it sees the levels.</param>
 /// <param name="Inference">Post-processing.</param>
+/// <param name="BoxValuesPerPrior">Box-regression values per prior (4; GFL's distributions: 4·(reg_max+1)).</param>
 public sealed record DenseDetectorParts(
-    int NumClasses, ResNet Backbone, Fpn Neck, nn.Module<Tensor[], DenseHeadOutputs> Head, int PriorsPerLocation,
-    IClassificationLoss ClassificationLoss, InferenceOptions Inference);
+    int NumClasses, ResNet Backbone, nn.Module<Tensor[], Tensor[]> Neck, nn.Module<Tensor[], DenseHeadOutputs> Head, int PriorsPerLocation,
+    IClassificationLoss ClassificationLoss, InferenceOptions Inference, int BoxValuesPerPrior = 4);
 
 /// <summary>
 /// The one seam of dense (one-stage) detectors: backbone → FPN → head, priors per level, per-image
@@ -135,7 +139,7 @@ public sealed record DenseDetectorParts(
 public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
 {
     readonly ResNet backbone;
-    readonly Fpn neck;
+    readonly nn.Module<Tensor[], Tensor[]> neck;
     readonly nn.Module<Tensor[], DenseHeadOutputs> head;
 
     /// <param name="name">Module name (the detector family, e.g. "atss").</param>
@@ -148,6 +152,7 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
         PriorsPerLocation = parts.PriorsPerLocation;
         ClassificationLoss = parts.ClassificationLoss;
         Inference = parts.Inference;
+        BoxValuesPerPrior = parts.BoxValuesPerPrior;
         backbone = parts.Backbone;
         neck = parts.Neck;
         head = parts.Head;
@@ -161,7 +166,9 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     public IClassificationLoss ClassificationLoss { get; }
     public InferenceOptions Inference { get; }
     public ResNet Backbone => backbone;
-    public Fpn Neck => neck;
+    public nn.Module<Tensor[], Tensor[]> Neck => neck;
+    /// <summary>Box-regression values per prior (4 unless the head predicts distributions).</summary>
+    public int BoxValuesPerPrior { get; }
     public nn.Module<Tensor[], DenseHeadOutputs> Head => head;
 
     // ----- what each detector defines -----
@@ -180,6 +187,19 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     /// <param name="target">The image's ground truth, on the priors' device.</param>
     /// <param name="valid">[N] bool from <see cref="ValidPriors"/>, or null.</param>
     protected abstract PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid);
+
+    /// <summary>
+    /// Assignment that may read the head's current (detached) predictions for the image, for detectors
+    /// whose rule depends on them (PAA's loss-based scores, FSAF's online level selection). The default
+    /// ignores them and calls <see cref="Assign(PriorSet, DetectionTarget, Tensor?)"/>.
+    /// </summary>
+    /// <param name="priors">The priors.</param>
+    /// <param name="target">The image's ground truth, on the priors' device.</param>
+    /// <param name="valid">[N] bool from <see cref="ValidPriors"/>, or null.</param>
+    /// <param name="outputs">The batch's head outputs (read them detached: assignment runs without gradient).</param>
+    /// <param name="image">The image's index in the batch.</param>
+    protected virtual PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid, DenseHeadOutputs outputs, int image) =>
+        Assign(priors, target, valid);
 
     /// <summary>How the classification loss is normalised (Batch unless the detector's reference differs).</summary>
     protected virtual ClassificationNormalization Normalization => ClassificationNormalization.Batch;
@@ -252,22 +272,27 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
         int batchSize = targets.Count;
 
         Tensor labels, matched;                                                         // [B, N], [B, N, 4]
+        Tensor? labelWeights = null;                                                    // [B, N]
         using (torch.no_grad())
         {
             var labelList = new Tensor[batchSize];
             var matchedList = new Tensor[batchSize];
+            var weightList = new Tensor?[batchSize];
             for (int b = 0; b < batchSize; b++)
             {
                 var t = targets[b];
                 var onDevice = new DetectionTarget(t.Boxes.to(device), t.Labels.to(device), t.IsCrowd?.to(device));
                 var validLevels = ValidPriors(featureSizes, imageSizes[b], device);
                 var valid = validLevels is null ? null : torch.cat(validLevels.ToArray(), 0);
-                var assignment = Assign(priors, onDevice, valid);
+                var assignment = Assign(priors, onDevice, valid, outputs, b);
                 labelList[b] = assignment.Labels;
                 matchedList[b] = assignment.MatchedBoxes.to(dtype);
+                weightList[b] = assignment.LabelWeights;
             }
             labels = torch.stack(labelList);
             matched = torch.stack(matchedList);
+            if (weightList.Any(w => w is not null))
+                labelWeights = torch.stack(weightList.Select((w, i) => w?.to(dtype) ?? torch.ones(labelList[i].shape[0], dtype: dtype, device: device)).ToArray());
         }
         using var numClasses = c.ToScalar();
         var positive = labels.ge(ScalarConstants.Zero).logical_and(labels.lt(numClasses));
@@ -275,7 +300,7 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
         var perImage = positiveF.sum(1);
         var numPositives = perImage.sum();
         var batch = new TrainingBatch(outputs, priors, labels, matched, positive, positiveF, perImage, numPositives,
-            numPositives.clamp_min(ScalarConstants.OneDouble), imageSizes);
+            numPositives.clamp_min(ScalarConstants.OneDouble), imageSizes, BoxValuesPerPrior, labelWeights);
 
         var terms = new List<LossTerm> { new(DetectionLosses.ClassificationTerm, ClassificationTerm(batch)) };
         terms.AddRange(RegressionLosses(batch));
@@ -308,7 +333,7 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
             levels.Add(new ClassificationLevelInput(
                 batch.Outputs.ClassLogits[l].permute(0, 2, 3, 1).reshape(-1, c),
                 batch.Labels.narrow(1, offset, n).reshape(-1),
-                null,
+                batch.LabelWeights?.narrow(1, offset, n).reshape(-1),
                 soft?.narrow(1, offset, n).reshape(-1),
                 scale?.narrow(1, offset, n).reshape(-1)));
             offset += n;
@@ -393,7 +418,7 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     {
         static Tensor Rows(Tensor t, int image, long k) => t[image].permute(1, 2, 0).reshape(-1, k);
         var cls = Rows(outputs.ClassLogits[level], image, NumClasses);
-        var box = Rows(outputs.BoxRegression[level], image, 4);
+        var box = Rows(outputs.BoxRegression[level], image, BoxValuesPerPrior);
         var extra = outputs.Extra.ToDictionary(e => e.Key, e => Rows(e.Value[level], image, e.Value[level].shape[1] / PriorsPerLocation));
         return new LevelPrediction(level, cls, box, extra, priors.PerLevel[level]);
     }
