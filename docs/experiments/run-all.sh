@@ -25,3 +25,11 @@ hpfdet compare --config docs/experiments/vehicles.yaml --losses fl:5,hpf:5 --out
 hpfdet compare --config docs/experiments/bccd.yaml --losses hpf:1 --set loss.scope=all_levels --out results/bccd-ablation/all-levels
 hpfdet compare --config docs/experiments/bccd.yaml --losses hpf:1 --set loss.delta=0.25 --out results/bccd-ablation/delta-0.25
 hpfdet compare --config docs/experiments/bccd.yaml --losses hpf:1 --set loss.delta=1.0 --out results/bccd-ablation/delta-1.0
+
+# Detectors on bccd: each detector with its native loss and with HPF, one seed (bccd.yaml's schedule).
+hpfdet compare --config docs/experiments/detectors-bccd.yaml --models fcos-r18,retinanet-r18,atss-r18 --losses fl:1,hpf:1 --out results/detectors-bccd
+
+# Schedule study on vehicles: focal loss vs HPF at 1x, 1.5x and 2x the epochs, 3 seeds, AP after every epoch.
+for s in 1x 1.5x 2x; do
+  hpfdet compare --config docs/experiments/schedule-vehicles-$s.yaml --losses fl:3,hpf:3 --out results/schedule-vehicles/$s
+done
