@@ -35,9 +35,12 @@ public static class CompareCommand
             using var cts = CliRunner.CancelOnCtrlC();
             var runs = new List<CompareRun>();
             var modelList = ParseModels(parse.GetValue(models));
+            // Seed-major order (fl s0, hpf s0, fl s1, ...): a comparison stopped part-way already has
+            // paired runs of every loss, and continuing it fills in further seeds.
+            int maxSeeds = plan.Max(p => p.Seeds);
             foreach (string? model in modelList?.Cast<string?>() ?? [null])
-            foreach (var (loss, seedCount) in plan)
-                for (int seed = 0; seed < seedCount; seed++)
+            for (int seed = 0; seed < maxSeeds; seed++)
+                foreach (var (loss, seedCount) in plan.Where(p => seed < p.Seeds))
                 {
                     // One model keeps the folder names of a loss comparison; several get the model in front.
                     string group = model is null ? loss : $"{model} {loss}";
