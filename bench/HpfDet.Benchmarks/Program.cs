@@ -44,6 +44,12 @@ if (args is ["onnx-only", var onnxModel, ..])
     OnnxInferenceBenchmark.OnnxOnly(onnxModel, args.Length > 2 ? int.Parse(args[2]) : 20);
     return;
 }
+// One detector kept warm for bench/peer/peer_bench.py (see PeerWorker): -- peer-worker MODEL W H BATCH CLASSES CHANNELS
+if (args is ["peer-worker", var peerModel, var pw, var ph, var pb, var pc, var pch])
+{
+    PeerWorker.Run(peerModel, int.Parse(pw), int.Parse(ph), int.Parse(pb), int.Parse(pc), int.Parse(pch));
+    return;
+}
 if (args.Length > 0 && args[0] == "loss-ratio")
 {
     LossRatio.Run(args.Length > 1 ? int.Parse(args[1]) : 30);

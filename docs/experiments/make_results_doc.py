@@ -125,6 +125,37 @@ def selection():
     return '\n'.join(lines)
 
 
+def detectors(folder='detectors-bccd'):
+    """Detector x loss table (one seed): final COCO numbers, VOC mAP50, positive share and last-epoch γ per level."""
+    found = {}
+    for d in sorted(glob.glob(os.path.join(R, folder, '*-seed*'))):
+        m = re.match(r'(.+)-(\w+)-seed(\d+)$', os.path.basename(d))
+        f = final(d)
+        if m and f and os.path.exists(os.path.join(d, 'completed')):
+            found.setdefault(m.group(1), {}).setdefault(m.group(2), []).append((int(m.group(3)), f, d))
+    if not found:
+        return '_No run has finished yet._'
+    lines = ['| detector | loss | seed | AP | AP50 | AP75 | VOC mAP50 | positives P3 / P4 / P5 / P6 / P7 | last-epoch γ P3 / P4 / P5 / P6 / P7 | wall time |',
+             '|---|---|---:|---:|---:|---:|---:|---|---|---:|']
+    diffs = []
+    for model in sorted(found):
+        for loss in sorted(found[model], key=lambda l: (l != 'hpf', l), reverse=True):
+            for seed, f, d in found[model][loss]:
+                recs = iterations(d)
+                levels = len(recs[0]['positives'])
+                tot = [sum(j['positives'][l] or 0 for j in recs) for l in range(levels)]
+                share = ' / '.join(f'{t / max(1, sum(tot)):.3f}' for t in tot)
+                last = max(j['epoch'] for j in recs)
+                g = ' / '.join(f"{st.mean(j['gamma'][l] for j in recs if j['epoch'] == last):.2f}" for l in range(levels)) if loss == 'hpf' else '–'
+                lines.append(f'| {model} | {loss} | {seed} | ' + ' | '.join(f'{v:.3f}' for v in f['stats'][:3])
+                             + f" | {f.get('voc_map50', -1):.3f} | {share} | {g} | {minutes(d):.1f} min |")
+        runs = found[model]
+        native = next((l for l in runs if l != 'hpf'), None)
+        if native and 'hpf' in runs:
+            diffs.append(f"{model}: HPF − {native} {st.mean(f['stats'][0] for _, f, _ in runs['hpf']) - st.mean(f['stats'][0] for _, f, _ in runs[native]):+.3f} AP")
+    return '\n'.join(lines) + ('\n\n' + '; '.join(diffs) + '.' if diffs else '')
+
+
 def delta(rs):
     if 'fl' not in rs or 'hpf' not in rs or len(rs['fl']) < 2 or len(rs['hpf']) < 2:
         return 'not available yet'
@@ -143,7 +174,7 @@ def main():
         doc = doc.replace('{{%s_PERCLASS}}' % key, perclass(rs, order) if rs else '')
         doc = doc.replace('{{%s_LEVELS}}' % key, level_table(ds, ['fl', 'hpf']) if rs else '')
         doc = doc.replace('{{%s_DELTA}}' % key, delta(rs))
-    doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection())
+    doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors())
     open(os.path.join(ROOT, 'docs', 'results.md'), 'w').write(doc)
     os.makedirs(os.path.join(ROOT, 'docs', 'images', 'results'), exist_ok=True)
     for ds in ['bccd', 'vehicles']:
