@@ -24,8 +24,9 @@ public static class OnnxPrediction
             {
                 try
                 {
-                    var image = dataset[i].LoadImage();
-                    images.Add(new RgbaImage(image.Width, image.Height, image.Rgba));
+                    // Decoded reduced where the codec can, as the libtorch evaluation's loader does: the same pixels.
+                    var image = dataset[i].LoadImage(detector.ResizedSize, out var full);
+                    images.Add(new RgbaImage(image.Width, image.Height, image.Rgba) { SourceSize = full });
                     samples.Add(dataset[i]);
                 }
                 catch (HpfDetException e) { issues.Add(DataIssueKind.CorruptImage, dataset[i].ImagePath, e.Message); }

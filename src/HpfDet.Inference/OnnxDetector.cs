@@ -112,7 +112,7 @@ public sealed class OnnxDetector : IDisposable
 
     /// <summary>Detections in image files, run as one batch (padded to the largest).</summary>
     public IReadOnlyList<IReadOnlyList<Detection>> Detect(IReadOnlyList<string> imagePaths) =>
-        DetectImages(imagePaths.Select(RgbaImage.Decode).ToList());
+        DetectImages(imagePaths.Select(p => RgbaImage.Decode(p, ResizedSize)).ToList());
 
     /// <summary>Detections in bitmaps, run as one batch (padded to the largest).</summary>
     public IReadOnlyList<IReadOnlyList<Detection>> Detect(IReadOnlyList<SKBitmap> images) =>
@@ -139,7 +139,7 @@ public sealed class OnnxDetector : IDisposable
     }
 
     /// <summary>The keep-ratio size of training (short side, capped long side), also capped to a fixed input size.</summary>
-    internal (int Width, int Height) ResizedSize(int width, int height)
+    public (int Width, int Height) ResizedSize(int width, int height)
     {
         var factor = Math.Min(Info.ResizeShortSide / (double)Math.Min(width, height), Info.ResizeMaxLongSide / (double)Math.Max(width, height));
         if (Info.FixedInputSize is { } f) factor = Math.Min(factor, Math.Min(f.H / (double)height, f.W / (double)width));
@@ -149,7 +149,8 @@ public sealed class OnnxDetector : IDisposable
     /// <summary>The batch input: each image resized, written as RGB floats 0–255 top-left, the rest the pad value.</summary>
     internal (float[] Input, Placement[] Placements, int Height, int Width) Prepare(IReadOnlyList<RgbaImage> images)
     {
-        var resized = images.Select(im => { var (nw, nh) = ResizedSize(im.Width, im.Height); return im.Resize(nw, nh); }).ToList();
+        // The resized size follows the image's full size, also when it was decoded reduced (as in training).
+        var resized = images.Select(im => { var (nw, nh) = ResizedSize(im.SourceSize.Width, im.SourceSize.Height); return im.Resize(nw, nh); }).ToList();
         int div = Math.Max(1, Info.SizeDivisor);
         var (h, w) = Info.FixedInputSize ?? (RoundUp(resized.Max(r => r.Height), div), RoundUp(resized.Max(r => r.Width), div));
         int plane = h * w;
@@ -158,7 +159,7 @@ public sealed class OnnxDetector : IDisposable
         for (int b = 0; b < images.Count; b++)
         {
             var r = resized[b];
-            placements[b] = new Placement(images[b].Width, images[b].Height, r.Width, r.Height);
+            placements[b] = new Placement(images[b].SourceSize.Width, images[b].SourceSize.Height, r.Width, r.Height);
             for (int c = 0; c < 3; c++)
             {
                 var dst = input.AsSpan((b * 3 + c) * plane, plane);
