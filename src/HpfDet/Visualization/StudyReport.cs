@@ -124,6 +124,8 @@ public static class StudyReport
         if (completed.Count == 0)
             throw new HpfDetException($"{where}: none of its {folders.Count} run folders has finished (no '{CompareFolder.CompletedMarker}' file); wait until 'hpfdet compare' completes a run, or leave the cell out.");
         var runs = completed.Select(f => CompareFolder.ReadRun(f.Group, f.Seed, f.Dir)).ToList();
+        foreach (var run in runs.Where(r => r.Stats.Length < 12))
+            throw new HpfDetException($"{where}: '{Path.Combine(run.RunDir, "eval", "final.json")}' holds {run.Stats.Length} COCO statistics, expected 12; re-run that run's evaluation.");
         var epochs = runs.ToDictionary(r => r, r => CompareFolder.ReadEpochStats(r.RunDir));
         var logs = new Dictionary<CompareRun, (List<IterationLog>, int)>();
         foreach (var run in runs.Where(r => IsHpf(r.Loss)))
