@@ -76,8 +76,12 @@ internal static class EpochCurves
             var mean = plot.Add.Scatter(xs, values.Select(v => v.Average()).ToArray(), color);
             mean.LineWidth = 2;
             mean.MarkerSize = 6;
-            var bandName = mostRuns switch { 1 => "one seed", 2 => "band min–max", _ => "band ±1 std" };
-            mean.LegendText = $"{s.Loss}: mean of {mostRuns} seed{(mostRuns == 1 ? "" : "s")}{(mostRuns > 1 ? $", {bandName}" : "")}";
+            mean.LegendText = mostRuns switch
+            {
+                1 => $"{s.Loss}: 1 seed",
+                2 => $"{s.Loss}: mean of 2 seeds, min–max",
+                _ => $"{s.Loss}: mean of {mostRuns} seeds, ±1 std",
+            };
         }
         if (drawn) plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         return drawn;

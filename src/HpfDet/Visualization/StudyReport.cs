@@ -201,9 +201,9 @@ public static class StudyReport
     static void AppendCrossCell(StringBuilder md, Dictionary<string, CellData> byName, IReadOnlyList<StudyPair> pairs)
     {
         md.AppendLine("## Pairings across cells").AppendLine();
-        md.AppendLine("The runs are paired by seed across different cells (schedules): the same seed starts from the same " +
-            "initialisation and data order, but the two runs then train differently, so the pairing only matches seeds; it is " +
-            "not one run measured twice. " + CompareReport.PairedExplanation).AppendLine();
+        md.AppendLine("The runs are paired by seed across different cells (different schedules or settings): the same seed starts from " +
+            "the same initialisation and data order, but the two runs then train differently, so the pairing only matches seeds; " +
+            "it is not one run measured twice. " + CompareReport.PairedExplanation).AppendLine();
         md.AppendLine("| pair | seeds " + CompareReport.PairedHeader);
         md.AppendLine("|---|---" + CompareReport.PairedRule);
         foreach (var pair in pairs)
@@ -249,8 +249,8 @@ public static class StudyReport
             plot.YLabel("AP");
             if (drawn)
             {
-                plot.Legend.IsVisible = true;
-                plot.Legend.Alignment = Alignment.LowerRight;
+                // Below the panel: inside it, the legend would hide the curves of a cell with low AP.
+                plot.ShowLegend(Edge.Bottom);
                 var values = perCell[c].SelectMany(s => s.Epochs.SelectMany(e => s.Values(e, 0).Select(v => v.Value))).ToList();
                 low = Math.Min(low, values.Min());
                 high = Math.Max(high, values.Max());

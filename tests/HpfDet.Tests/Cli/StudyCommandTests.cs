@@ -67,7 +67,7 @@ public class StudyCommandTests
             // Across cells, hpf@2x − fl@1x on the shared seeds 0, 1: 0.55 − 0.30 = 0.25, 0.61 − 0.40 = 0.21 → mean 0.23,
             // sd 0.028, t 11.5, p 0.0552 (PairedDifferenceTests); the pairing is said to be by seed across schedules.
             Assert.Contains("| hpf@2x − fl@1x | 0, 1 | AP | 2 | +0.230 | 0.028 | 11.50 | 0.0552 |", md);
-            Assert.Contains("paired by seed across different cells (schedules)", md);
+            Assert.Contains("paired by seed across different cells (different schedules", md);
 
             // AP per epoch of 2x: fl 0.5·e/4 and 0.6·e/4 → epoch 2: 0.25, 0.30 → 0.275 ± 0.035.
             Assert.Contains("### 2x", md);
