@@ -48,6 +48,7 @@ public static class CliRunner
         root.Subcommands.Add(Commands.DetectCommand.Create());
         root.Subcommands.Add(Commands.ExportCommand.Create());
         root.Subcommands.Add(Commands.CompareCommand.Create());
+        root.Subcommands.Add(Commands.StudyCommand.Create());
         root.Subcommands.Add(Commands.InfoCommand.Create());
         root.Subcommands.Add(Commands.VersionCommand.Create());
         return root;

@@ -14,7 +14,7 @@ public sealed record RunSummary(string RunDir, string Checkpoint, TrainingOutcom
 public static class TrainPipeline
 {
     /// <summary>Written into the run folder when training ran to its end (an interrupted run also leaves eval/final.json).</summary>
-    public const string CompletedMarker = "completed";
+    public const string CompletedMarker = Visualization.CompareFolder.CompletedMarker;
 
     /// <summary>True when the run in <paramref name="runDir"/> trained to its end and wrote its final evaluation.</summary>
     public static bool IsCompleted(string runDir) => File.Exists(Path.Combine(runDir, CompletedMarker));

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using HpfDet.Losses;
 using HpfDet.Training;
 using HpfDet.Visualization;
@@ -45,7 +44,6 @@ public static class CompareCommand
                     // One model keeps the folder names of a loss comparison; several get the model in front.
                     string group = model is null ? loss : $"{model} {loss}";
                     var runDir = Path.Combine(outDir, model is null ? $"{loss}-seed{seed}" : $"{model}-{loss}-seed{seed}");
-                    var final = Path.Combine(runDir, "eval", "final.json");
                     // Only a run that trained to its end counts as done: an interrupted one leaves eval/final.json too.
                     if (!TrainPipeline.IsCompleted(runDir))
                     {
@@ -61,8 +59,8 @@ public static class CompareCommand
                             return ExitCodes.Interrupted;
                         }
                     }
-                    else Console.WriteLine($"compare: {loss} seed {seed} already done ({final})");
-                    runs.Add(ReadRun(group, seed, runDir, final));
+                    else Console.WriteLine($"compare: {loss} seed {seed} already done ({Path.Combine(runDir, "eval", "final.json")})");
+                    runs.Add(CompareFolder.ReadRun(group, seed, runDir));
                 }
             string title = $"{(modelList is null ? "Loss comparison" : $"Detector × loss comparison ({string.Join(", ", modelList)})")}: " +
                 string.Join(" vs ", plan.Select(p => $"{p.Loss} ({p.Seeds} seed{(p.Seeds == 1 ? "" : "s")})"));
@@ -103,19 +101,5 @@ public static class CompareCommand
         }
         if (plan.Count == 0) throw new UserFacingException("--losses: name at least one loss.", ExitCodes.UsageError);
         return plan;
-    }
-
-    static CompareRun ReadRun(string loss, int seed, string runDir, string finalJson)
-    {
-        if (!File.Exists(finalJson))
-            throw new UserFacingException($"{runDir} has no evaluation (eval/final.json): the validation split may be empty.");
-        using var doc = JsonDocument.Parse(File.ReadAllText(finalJson));
-        var root = doc.RootElement;
-        double[] Numbers(JsonElement e) => e.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? v.GetDouble() : -1).ToArray();
-        var perCategory = root.GetProperty("per_category").EnumerateArray().ToArray();
-        return new CompareRun(loss, seed, runDir, Numbers(root.GetProperty("stats")),
-            perCategory.Select(c => Numbers(c.GetProperty("stats"))[0]).ToArray(),
-            perCategory.Select(c => c.GetProperty("name").GetString() ?? "").ToArray(),
-            root.TryGetProperty("voc_map50", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN);
     }
 }

@@ -15,7 +15,8 @@ public sealed record CompareRun(string Loss, int Seed, string RunDir, double[] S
 
 /// <summary>
 /// The report of <c>hpfdet compare</c>: report.md with every run, mean ± sample standard deviation
-/// (over seeds, n - 1) per loss and per class, and the charts ap_by_loss.png, loss_curves.png,
+/// (over seeds, n - 1) per loss and per class, AP after each evaluated epoch, the paired differences
+/// between losses that share seeds, and the charts ap_by_loss.png, ap_by_epoch.png, loss_curves.png,
 /// gamma_trajectories.png and positive_proportions.png. Tables and figures only, no commentary.
 /// </summary>
 public static class CompareReport
@@ -52,12 +53,20 @@ public static class CompareReport
         AppendRunTable(md, ordered);
         AppendLossSummary(md, losses, byLoss);
         AppendPerClass(md, losses, byLoss, runs[0].ClassNames);
+        var epochSeries = losses.Select((l, i) => new EpochSeries(l, i, byLoss[l].Select(r => (r.Seed, CompareFolder.ReadEpochStats(r.RunDir))).ToList())).ToList();
+        if (epochSeries.Any(s => s.Epochs.Length > 0))
+        {
+            md.AppendLine("## AP after each evaluated epoch (mean ± std)").AppendLine();
+            EpochCurves.AppendTable(md, epochSeries);
+        }
+        AppendPairedDifferences(md, losses, byLoss);
         AppendLevelTables(md, losses, byLoss, logs);
 
         md.AppendLine("## Charts").AppendLine();
         var charts = new List<(string File, string? Skipped)>
         {
             (WriteApByLoss(losses, byLoss, Path.Combine(outDir, "ap_by_loss.png")), null),
+            WriteApByEpoch(epochSeries, Path.Combine(outDir, "ap_by_epoch.png")),
         };
         charts.Add(WriteLossCurves(losses, byLoss, logs, Path.Combine(outDir, "loss_curves.png")));
         charts.Add(WriteGammaTrajectories(ordered, logs, Path.Combine(outDir, "gamma_trajectories.png")));
@@ -157,6 +166,56 @@ public static class CompareReport
             md.AppendLine($"| {classNames[c]} | {string.Join(" | ", cells)} |");
         }
         md.AppendLine();
+    }
+
+    /// <summary>The metrics of the paired differences: (name, index in the 12 COCO numbers).</summary>
+    internal static readonly (string Name, int Index)[] PairedMetrics = [("AP", 0), ("AP50", 1), ("AP75", 2)];
+
+    /// <summary>second − first per metric of <see cref="PairedMetrics"/>, runs paired by seed.</summary>
+    internal static IEnumerable<(string Metric, PairedDifference Difference)> Paired(IEnumerable<CompareRun> first, IEnumerable<CompareRun> second)
+    {
+        var a = first.ToDictionary(r => r.Seed);
+        var b = second.ToDictionary(r => r.Seed);
+        return PairedMetrics.Select(m => (m.Name, PairedDifference.BySeed(
+            a.ToDictionary(kv => kv.Key, kv => kv.Value.Stats[m.Index]), b.ToDictionary(kv => kv.Key, kv => kv.Value.Stats[m.Index])).Difference));
+    }
+
+    internal const string PairedHeader = "| metric | n | mean difference | std | t | p (two-sided) |";
+    internal const string PairedRule = "|---|---:|---:|---:|---:|---:|";
+
+    internal static string PairedCells(string metric, PairedDifference d) => $"{metric} | {d.Count} | {d.MeanText} | {d.StdText} | {d.TText} | {d.PText}";
+
+    internal const string PairedExplanation = "Runs paired by seed; difference = second − first; std over the pairs (n − 1); " +
+        "t = mean / (std / √n), p two-sided from Student's t with n − 1 degrees of freedom; – where n < 2.";
+
+    /// <summary>For each pair of losses (in the order listed) that share seeds: second − first per metric.</summary>
+    static void AppendPairedDifferences(StringBuilder md, IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss)
+    {
+        var pairs = new List<(string First, string Second)>();
+        for (var i = 0; i < losses.Count; i++)
+            for (var j = i + 1; j < losses.Count; j++)
+                if (byLoss[losses[i]].Select(r => r.Seed).Intersect(byLoss[losses[j]].Select(r => r.Seed)).Any())
+                    pairs.Add((losses[i], losses[j]));
+        if (pairs.Count == 0) return;
+        md.AppendLine("## Paired difference").AppendLine();
+        md.AppendLine(PairedExplanation).AppendLine();
+        md.AppendLine("| pair " + PairedHeader);
+        md.AppendLine("|---" + PairedRule);
+        foreach (var (first, second) in pairs)
+            foreach (var (metric, d) in Paired(byLoss[first], byLoss[second]))
+                md.AppendLine($"| {second} − {first} | {PairedCells(metric, d)} |");
+        md.AppendLine();
+    }
+
+    static (string, string?) WriteApByEpoch(IReadOnlyList<EpochSeries> series, string path)
+    {
+        var plot = PlotSeries.NewPlot();
+        if (!EpochCurves.AddToPlot(plot, series)) return (path, "no run has eval/epoch_*.json");
+        plot.Title("AP after each evaluated epoch: mean over seeds (line), band, seeds (points)");
+        plot.XLabel("epoch");
+        plot.YLabel("AP");
+        plot.ShowLegend(Edge.Right);
+        return (PlotSeries.Save(plot, path), null);
     }
 
     static string WriteApByLoss(IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss, string path)
