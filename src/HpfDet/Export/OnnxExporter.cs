@@ -96,6 +96,7 @@ public static class OnnxExporter
             g.Input(InputName, TensorProto.Types.DataType.Float, "batch", 3L, height, width);
             var normalised = Normalise(g, metadata.Normalization);
             var decoded = export.Build(ctx, detector, normalised, options.ImageSize);
+            if (decoded.ScoreFactors is null) decoded = decoded with { FactorUse = DenseScoreFactor.None };   // no factor output: nothing to combine
             int numClasses = metadata.ClassNames.Count;
             g.Output(BoxesName, decoded.Boxes, TensorProto.Types.DataType.Float, "batch", decoded.AnchorCount, 4L);
             g.Output(ScoresName, decoded.Scores, TensorProto.Types.DataType.Float, "batch", decoded.AnchorCount, (long)numClasses);
