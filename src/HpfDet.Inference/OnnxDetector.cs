@@ -88,7 +88,8 @@ public sealed class OnnxDetector : IDisposable
         try
         {
             var info = OnnxModelInfo.Parse(session.ModelMetadata.CustomMetadataMap, path);
-            foreach (var name in new[] { "boxes", "scores" })
+            var outputs = info.ScoreFactor == ScoreFactorUse.None ? new[] { "boxes", "scores" } : ["boxes", "scores", "score_factors"];
+            foreach (var name in outputs)
                 if (!session.OutputMetadata.ContainsKey(name))
                     throw new OnnxDetectorException($"'{path}' has no '{name}' output: re-export the model with 'hpfdet export'.");
             if (!session.InputMetadata.ContainsKey("images"))
@@ -200,8 +201,9 @@ public sealed class OnnxDetector : IDisposable
     /// <summary>
     /// The detections of image <paramref name="b"/>, as the libtorch detector's post-processing gives
     /// them: per level the candidates scoring above the threshold (the top-k of them by score when
-    /// more), boxes clipped to the resized content, scores times the score factor, class-aware NMS,
-    /// the best detections; then mapped back to the original image.
+    /// more), boxes clipped to the resized content, the score factor applied as the metadata says
+    /// (<see cref="ScoreFactorUse"/>: none; multiplied into the selected scores; or the candidate score
+    /// sqrt(score · factor) itself), class-aware NMS, the best detections; then mapped back to the original image.
     /// </summary>
     internal List<Detection> Postprocess(OnnxRawOutputs raw, int b, int height, int width, Placement place)
     {
@@ -209,17 +211,23 @@ public sealed class OnnxDetector : IDisposable
         var levelCounts = Info.Strides.Select(s => (long)CeilDiv(height, s) * CeilDiv(width, s) * a).ToArray();
         if (levelCounts.Sum() != raw.Anchors)
             throw new OnnxDetectorException($"The model gives {raw.Anchors} boxes for a {height}x{width} input, but its strides ({string.Join(", ", Info.Strides)}) give {levelCounts.Sum()}: the metadata does not match the graph.");
+        bool multiply = Info.ScoreFactor == ScoreFactorUse.Multiply, geometricMean = Info.ScoreFactor == ScoreFactorUse.GeometricMean;
+        if ((multiply || geometricMean) && raw.ScoreFactors is null)
+            throw new OnnxDetectorException($"The model's metadata combines a score factor with the scores ({Info.ScoreFactor}), but the model gives no 'score_factors' output.");
         var boxes = new List<float>();
         var scores = new List<float>();
         var labels = new List<int>();
         long offset = 0;
         foreach (var count in levelCounts)
         {
-            long first = ((long)b * raw.Anchors + offset) * c;
+            long firstAnchor = (long)b * raw.Anchors + offset;
+            long first = firstAnchor * c;
             var candidates = new List<(long Index, float Score)>();
             for (long i = 0; i < count * c; i++)
             {
                 var s = raw.Scores[first + i];
+                // FCOS: the candidate score is the geometric mean of class score and factor, in float32 as libtorch computes it.
+                if (geometricMean) s = MathF.Sqrt(s * raw.ScoreFactors![firstAnchor + i / c]);
                 if (s > scoreThreshold) candidates.Add((i, s));
             }
             // The top-k by score, best first (stable: ties keep index order).
@@ -227,7 +235,7 @@ public sealed class OnnxDetector : IDisposable
             foreach (var (i, s) in candidates)
             {
                 long anchor = (long)b * raw.Anchors + offset + i / c;
-                float factor = raw.ScoreFactors is null ? 1f : raw.ScoreFactors[anchor];
+                float factor = multiply ? raw.ScoreFactors![anchor] : 1f;
                 for (int k = 0; k < 4; k++)
                 {
                     float limit = k % 2 == 0 ? place.Width : place.Height;

@@ -3,54 +3,82 @@ using TorchSharp;
 
 namespace HpfDet.Export;
 
+/// <summary>How a dense detector's score factor enters its detections' scores (metadata "hpfdet.score_factor").</summary>
+public enum DenseScoreFactor
+{
+    /// <summary>No score factor: candidates are selected by class score, which is the detection score (RetinaNet). Metadata "none".</summary>
+    None,
+    /// <summary>Candidates are selected (threshold, top-k) by class score; the detection score is class score × factor (ATSS). Metadata "multiply".</summary>
+    Multiply,
+    /// <summary>The candidate score is sqrt(class score × factor): it selects the candidates and is the detection score (FCOS). Metadata "geometric_mean".</summary>
+    GeometricMean,
+}
+
 /// <summary>The decoded outputs of a dense detector: boxes [B, N, 4] in input pixels, class scores [B, N, C], score factors [B, N] or null.</summary>
 /// <param name="AnchorCount">N: a size for a fixed input, the symbolic name "anchors" for a dynamic one.</param>
 /// <param name="Strides">The levels' strides, which the inference library needs to split the N priors into levels.</param>
 /// <param name="PriorsPerLocation">Priors per feature location A.</param>
-public sealed record DenseDecodeValues(string Boxes, string Scores, string? ScoreFactors, object AnchorCount, int[] Strides, int PriorsPerLocation);
+/// <param name="FactorUse">How the score factors combine with the class scores (<see cref="DenseScoreFactor.None"/> exactly when there are none).</param>
+public sealed record DenseDecodeValues(string Boxes, string Scores, string? ScoreFactors, object AnchorCount, int[] Strides, int PriorsPerLocation,
+    DenseScoreFactor FactorUse = DenseScoreFactor.Multiply);
+
+/// <summary>A box coder as a subgraph: priors [N, 4] and regression [B, N, 4] → boxes [B, N, 4] in input pixels.</summary>
+public delegate string OnnxBoxDecode(OnnxExportContext context, string priors, string regression);
 
 /// <summary>
 /// The box decoding of a dense detector as a subgraph: per-level head maps flattened level-major
-/// (y, x, anchor, as the priors are ordered), sigmoid class scores, the priors of
-/// <see cref="AnchorGenerator"/> (constants for a fixed input size, or computed from each level's
-/// shape), and <see cref="DeltaXYWHBoxCoder"/>'s decoding. Boxes are not clipped: the image's content
-/// size is known only to the caller, which clips.
+/// (y, x, anchor, as the priors are ordered), sigmoid class scores and score factors, the priors of
+/// an <see cref="AnchorGenerator"/> (constants for a fixed input size, or computed from each level's
+/// shape), and the detector's box coder (<see cref="DeltaXYWH"/>, <see cref="Linear"/>). Boxes are not
+/// clipped: the image's content size is known only to the caller, which clips.
 /// </summary>
 public static class DenseDecodeExport
 {
-    /// <param name="classLogits">Per level [B, A·C, H, W].</param>
-    /// <param name="boxDeltas">Per level [B, A·4, H, W].</param>
-    /// <param name="scoreFactorLogits">Per level [B, A, H, W] logits of a score factor (ATSS/FCOS centerness), or null.</param>
-    /// <param name="fixedLevelSizes">(H, W) of each level for a fixed input size: the priors become constants; null computes them from the maps' shapes.</param>
+    /// <summary>The decoding with <see cref="DeltaXYWHBoxCoder"/> and the score factor multiplied into the selected scores (ATSS).</summary>
     public static DenseDecodeValues Export(OnnxExportContext ctx, IReadOnlyList<string> classLogits, IReadOnlyList<string> boxDeltas,
         IReadOnlyList<string>? scoreFactorLogits, int numClasses, AnchorGenerator anchors, DeltaXYWHBoxCoder coder,
+        IReadOnlyList<(int H, int W)>? fixedLevelSizes) =>
+        Export(ctx, classLogits, boxDeltas, scoreFactorLogits, scoreFactorLogits is null ? DenseScoreFactor.None : DenseScoreFactor.Multiply,
+            numClasses, anchors, (c, p, r) => DeltaXYWH(c, coder, p, r), fixedLevelSizes);
+
+    /// <param name="classLogits">Per level [B, A·C, H, W].</param>
+    /// <param name="boxRegression">Per level [B, A·4, H, W], what <paramref name="decode"/> reads.</param>
+    /// <param name="scoreFactorLogits">Per level [B, A, H, W] logits of a score factor (ATSS/FCOS centerness), or null.</param>
+    /// <param name="factorUse">How the factor combines with the class scores (stored in the metadata; None when there is no factor).</param>
+    /// <param name="priors">The generator of the detector's priors (anchors; FCOS's point boxes).</param>
+    /// <param name="decode">The detector's box coder.</param>
+    /// <param name="fixedLevelSizes">(H, W) of each level for a fixed input size: the priors become constants; null computes them from the maps' shapes.</param>
+    public static DenseDecodeValues Export(OnnxExportContext ctx, IReadOnlyList<string> classLogits, IReadOnlyList<string> boxRegression,
+        IReadOnlyList<string>? scoreFactorLogits, DenseScoreFactor factorUse, int numClasses, AnchorGenerator priors, OnnxBoxDecode decode,
         IReadOnlyList<(int H, int W)>? fixedLevelSizes)
     {
+        if ((scoreFactorLogits is null) != (factorUse == DenseScoreFactor.None))
+            throw new ArgumentException($"ONNX export: score factor use {factorUse} with {(scoreFactorLogits is null ? "no" : "a")} score factor output.", nameof(factorUse));
         var g = ctx.Graph;
         var scores = g.Op("Sigmoid", "scores.sigmoid", [Flatten(ctx, classLogits, "cls", numClasses)]);
-        var deltas = Flatten(ctx, boxDeltas, "deltas", 4);
+        var regression = Flatten(ctx, boxRegression, "deltas", 4);
         string? factors = null;
         if (scoreFactorLogits is not null)
         {
             var flat = Flatten(ctx, scoreFactorLogits, "factor", 1);
             factors = g.Op("Sigmoid", "score_factors.sigmoid", [g.Op("Reshape", "factor.flat", [flat, g.Int64Vector("batch_anchors_shape", 0, -1)])]);
         }
-        string priors;
+        string priorBoxes;
         object count;
         if (fixedLevelSizes is not null)
         {
             using var scope = torch.NewDisposeScope();
-            var grid = torch.cat(anchors.GridAnchors(fixedLevelSizes, torch.CPU).ToArray(), 0);
+            var grid = torch.cat(priors.GridAnchors(fixedLevelSizes, torch.CPU).ToArray(), 0);
             count = grid.shape[0];
-            priors = g.Floats("anchors", OnnxExportContext.Values(grid), grid.shape[0], 4);
+            priorBoxes = g.Floats("anchors", OnnxExportContext.Values(grid), grid.shape[0], 4);
         }
         else
         {
-            priors = DynamicAnchors(ctx, anchors, classLogits);
+            priorBoxes = DynamicAnchors(ctx, priors, classLogits);
             count = "anchors";
         }
-        var boxes = Decode(ctx, coder, priors, deltas);
-        return new DenseDecodeValues(boxes, scores, factors, count, anchors.Options.Strides.ToArray(), anchors.NumAnchorsPerLocation);
+        var boxes = decode(ctx, priorBoxes, regression);
+        return new DenseDecodeValues(boxes, scores, factors, count, priors.Options.Strides.ToArray(), priors.NumAnchorsPerLocation, factorUse);
     }
 
     /// <summary>[B, A·K, H, W] per level → [B, ΣH·W·A, K].</summary>
@@ -109,9 +137,10 @@ public static class DenseDecodeExport
 
     /// <summary>
     /// <see cref="DeltaXYWHBoxCoder.Decode"/> on priors [N, 4] and deltas [B, N, 4] with the same float32
-    /// operations in the same order: d·std + mean, log-ratios clamped, centre and size, corners.
+    /// operations in the same order: d·std + mean, log-ratios clamped (from above only without
+    /// <see cref="DeltaXYWHBoxCoderOptions.ClampBelow"/>, as torchvision's coder), centre and size, corners.
     /// </summary>
-    static string Decode(OnnxExportContext ctx, DeltaXYWHBoxCoder coder, string priors, string deltas)
+    public static string DeltaXYWH(OnnxExportContext ctx, DeltaXYWHBoxCoder coder, string priors, string deltas)
     {
         var g = ctx.Graph;
         var o = coder.Options;
@@ -128,7 +157,7 @@ public static class DenseDecodeExport
         var aw = g.Op("Sub", "decode.aw", [x2, x1]);
         var ah = g.Op("Sub", "decode.ah", [y2, y1]);
         double maxRatio = Math.Abs(Math.Log(o.WhRatioClip));
-        var lo = g.Floats("decode.min_log_ratio", [(float)-maxRatio]);
+        var lo = o.ClampBelow ? g.Floats("decode.min_log_ratio", [(float)-maxRatio]) : "";   // an omitted Clip bound: no lower clamp
         var hi = g.Floats("decode.max_log_ratio", [(float)maxRatio]);
         var dx = Column(d, "dx", 0, deltaAxis);
         var dy = Column(d, "dy", 1, deltaAxis);
@@ -143,5 +172,32 @@ public static class DenseDecodeExport
         return g.Op("Concat", "decode.boxes", [
             g.Op("Sub", "decode.x1", [cx, halfW]), g.Op("Sub", "decode.y1", [cy, halfH]),
             g.Op("Add", "decode.x2", [cx, halfW]), g.Op("Add", "decode.y2", [cy, halfH])], ("axis", 2L));
+    }
+
+    /// <summary>
+    /// <see cref="LinearBoxCoder.Decode"/> on priors [N, 4] and codes (l, t, r, b) [B, N, 4] with the same
+    /// float32 operations in the same order: prior centre (x1 + x2)·0.5, codes times the prior's
+    /// (w, h, w, h) when it normalises by size, then centre − (l, t) and centre + (r, b).
+    /// </summary>
+    public static string Linear(OnnxExportContext ctx, LinearBoxCoder coder, string priors, string codes)
+    {
+        var g = ctx.Graph;
+        string Column(string source, string name, int i, string axis) =>
+            g.Op("Slice", $"decode.{name}", [source, g.Int64Vector($"decode.{name}_start", i), g.Int64Vector($"decode.{name}_end", i + 1), axis]);
+        var priorAxis = g.Int64Vector("decode.prior_axis", 1);
+        var codeAxis = g.Int64Vector("decode.code_axis", 2);
+        var (x1, y1, x2, y2) = (Column(priors, "px1", 0, priorAxis), Column(priors, "py1", 1, priorAxis), Column(priors, "px2", 2, priorAxis), Column(priors, "py2", 3, priorAxis));
+        var half = g.Floats("decode.half", [0.5f]);
+        var cx = g.Op("Mul", "decode.cx", [g.Op("Add", "decode.cx_sum", [x1, x2]), half]);
+        var cy = g.Op("Mul", "decode.cy", [g.Op("Add", "decode.cy_sum", [y1, y2]), half]);
+        if (coder.NormalizeBySize)
+        {
+            var w = g.Op("Sub", "decode.pw", [x2, x1]);
+            var h = g.Op("Sub", "decode.ph", [y2, y1]);
+            codes = g.Op("Mul", "decode.scaled_codes", [codes, g.Op("Concat", "decode.sizes", [w, h, w, h], ("axis", 1L))]);
+        }
+        return g.Op("Concat", "decode.boxes", [
+            g.Op("Sub", "decode.x1", [cx, Column(codes, "l", 0, codeAxis)]), g.Op("Sub", "decode.y1", [cy, Column(codes, "t", 1, codeAxis)]),
+            g.Op("Add", "decode.x2", [cx, Column(codes, "r", 2, codeAxis)]), g.Op("Add", "decode.y2", [cy, Column(codes, "b", 3, codeAxis)])], ("axis", 2L));
     }
 }

@@ -66,6 +66,8 @@ public static class OnnxExporter
     public static IReadOnlyDictionary<Type, OnnxDetectorExport> Detectors { get; } = new Dictionary<Type, OnnxDetectorExport>
     {
         [typeof(AtssDetector)] = new(ExportAtss),
+        [typeof(RetinaNetDetector)] = new(ExportRetinaNet),
+        [typeof(FcosDetector)] = new(ExportFcos),
     };
 
     /// <summary>Builds the model; throws <see cref="HpfDetException"/> for a detector or module type without an exporter, or bad options.</summary>
@@ -94,6 +96,7 @@ public static class OnnxExporter
             g.Input(InputName, TensorProto.Types.DataType.Float, "batch", 3L, height, width);
             var normalised = Normalise(g, metadata.Normalization);
             var decoded = export.Build(ctx, detector, normalised, options.ImageSize);
+            if (decoded.ScoreFactors is null) decoded = decoded with { FactorUse = DenseScoreFactor.None };   // no factor output: nothing to combine
             int numClasses = metadata.ClassNames.Count;
             g.Output(BoxesName, decoded.Boxes, TensorProto.Types.DataType.Float, "batch", decoded.AnchorCount, 4L);
             g.Output(ScoresName, decoded.Scores, TensorProto.Types.DataType.Float, "batch", decoded.AnchorCount, (long)numClasses);
@@ -108,7 +111,12 @@ public static class OnnxExporter
                 Domain = "hpfdet",
                 DocString = $"HpfDet {detector.Family} detector. Input '{InputName}': float32 [batch, 3, height, width], RGB, 0-255, " +
                     "padded bottom/right with the pad value; outputs: boxes [batch, N, 4] (x1, y1, x2, y2 in input pixels, not clipped), " +
-                    "scores [batch, N, classes] (sigmoid), score_factors [batch, N] (multiply into the scores).",
+                    "scores [batch, N, classes] (sigmoid)" + decoded.FactorUse switch
+                    {
+                        DenseScoreFactor.Multiply => ", score_factors [batch, N] (select candidates by score, then multiply the factor into their scores).",
+                        DenseScoreFactor.GeometricMean => ", score_factors [batch, N] (the candidate score is sqrt(score * factor): select by it and keep it).",
+                        _ => " (select candidates by score, which is the detection score).",
+                    },
                 Graph = g.Graph,
             };
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
@@ -169,6 +177,15 @@ public static class OnnxExporter
         return rgb;
     }
 
+    /// <summary>The "hpfdet.score_factor" metadata value of a score factor use: "none", "multiply" or "geometric_mean".</summary>
+    public static string ScoreFactorMetadata(DenseScoreFactor use) => use switch
+    {
+        DenseScoreFactor.None => "none",
+        DenseScoreFactor.Multiply => "multiply",
+        DenseScoreFactor.GeometricMean => "geometric_mean",
+        _ => throw new ArgumentOutOfRangeException(nameof(use), use, null),
+    };
+
     static IEnumerable<(string Key, string Value)> MetadataEntries(string detectorName, OnnxExportMetadata m, OnnxExportOptions o, DenseDecodeValues decoded)
     {
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
@@ -193,26 +210,65 @@ public static class OnnxExporter
         yield return ("hpfdet.max_detections", I(m.MaxDetections));
         yield return ("hpfdet.strides", string.Join(",", decoded.Strides.Select(v => I(v))));
         yield return ("hpfdet.anchors_per_location", I(decoded.PriorsPerLocation));
+        yield return ("hpfdet.score_factor", ScoreFactorMetadata(decoded.FactorUse));
         if (m.RunConfigJson is { } config) yield return ("hpfdet.run_config", config);
     }
 
-    /// <summary>ATSS: backbone → neck → head (module exporters), then the dense decoding with centerness as the score factor.</summary>
-    static DenseDecodeValues ExportAtss(OnnxExportContext ctx, DenseDetector module, string input, (int H, int W)? imageSize)
+    /// <summary>
+    /// Backbone → neck → head through the module exporters; the head's outputs in its exporter's order,
+    /// and for a fixed input size each level's (H, W), read from the detector itself.
+    /// </summary>
+    static (IReadOnlyList<string> Head, IReadOnlyList<(int H, int W)>? FixedSizes) ExportNetwork(OnnxExportContext ctx, DenseDetector detector, string input, (int H, int W)? imageSize)
     {
-        var detector = (AtssDetector)module;
         var features = ctx.Export(detector.Backbone, "backbone", [input]);
         var pyramid = ctx.Export(detector.Neck, "neck", features);
         var head = ctx.Export(detector.Head, "head", pyramid);
-        int levels = head.Count / 3;
         IReadOnlyList<(int H, int W)>? fixedSizes = null;
         if (imageSize is { } size)
         {
-            // The level sizes of this input size, read from the detector itself.
             using var scope = torch.NewDisposeScope();
             DenseHeadOutputs outputs = detector.forward(torch.zeros(1, 3, size.H, size.W));
             fixedSizes = outputs.ClassLogits.Select(t => ((int)t.shape[2], (int)t.shape[3])).ToArray();
         }
-        return DenseDecodeExport.Export(ctx, head.Take(levels).ToList(), head.Skip(levels).Take(levels).ToList(), head.Skip(2 * levels).ToList(),
-            detector.NumClasses, detector.AnchorGenerator, detector.BoxCoder, fixedSizes);
+        return (head, fixedSizes);
+    }
+
+    /// <summary>The head's outputs as <paramref name="groups"/> equal runs of levels (class logits, box regression, ...).</summary>
+    static IReadOnlyList<string>[] Groups(IReadOnlyList<string> head, int groups, DenseDetector detector)
+    {
+        if (head.Count == 0 || head.Count % groups != 0)
+            throw new HpfDetException($"ONNX export: the {detector.Family} head gives {head.Count} outputs, not {groups} per level.");
+        int levels = head.Count / groups;
+        return Enumerable.Range(0, groups).Select(i => (IReadOnlyList<string>)head.Skip(i * levels).Take(levels).ToList()).ToArray();
+    }
+
+    /// <summary>ATSS: the dense decoding with its delta coder; centerness is multiplied into the selected class scores.</summary>
+    static DenseDecodeValues ExportAtss(OnnxExportContext ctx, DenseDetector module, string input, (int H, int W)? imageSize)
+    {
+        var detector = (AtssDetector)module;
+        var (head, fixedSizes) = ExportNetwork(ctx, detector, input, imageSize);
+        var o = Groups(head, 3, detector);
+        return DenseDecodeExport.Export(ctx, o[0], o[1], o[2], DenseScoreFactor.Multiply, detector.NumClasses, detector.AnchorGenerator,
+            (c, p, r) => DenseDecodeExport.DeltaXYWH(c, detector.BoxCoder, p, r), fixedSizes);
+    }
+
+    /// <summary>RetinaNet: the dense decoding with torchvision's delta coder (weights 1, clamp from above); no score factor.</summary>
+    static DenseDecodeValues ExportRetinaNet(OnnxExportContext ctx, DenseDetector module, string input, (int H, int W)? imageSize)
+    {
+        var detector = (RetinaNetDetector)module;
+        var (head, fixedSizes) = ExportNetwork(ctx, detector, input, imageSize);
+        var o = Groups(head, 2, detector);
+        return DenseDecodeExport.Export(ctx, o[0], o[1], null, DenseScoreFactor.None, detector.NumClasses, detector.AnchorGenerator,
+            (c, p, r) => DenseDecodeExport.DeltaXYWH(c, detector.BoxCoder, p, r), fixedSizes);
+    }
+
+    /// <summary>FCOS: the dense decoding of its point priors with the size-normalised linear coder; the candidate score is sqrt(class score · centerness).</summary>
+    static DenseDecodeValues ExportFcos(OnnxExportContext ctx, DenseDetector module, string input, (int H, int W)? imageSize)
+    {
+        var detector = (FcosDetector)module;
+        var (head, fixedSizes) = ExportNetwork(ctx, detector, input, imageSize);
+        var o = Groups(head, 3, detector);
+        return DenseDecodeExport.Export(ctx, o[0], o[1], o[2], DenseScoreFactor.GeometricMean, detector.NumClasses, detector.PointPriors,
+            (c, p, r) => DenseDecodeExport.Linear(c, detector.BoxCoder, p, r), fixedSizes);
     }
 }

@@ -29,6 +29,8 @@ public static class OnnxModuleExporters
         [typeof(ResNet)] = (ctx, m, path, x) => ResNetStages(ctx, (ResNet)m, path, One(x, path)),
         [typeof(Fpn)] = (ctx, m, path, x) => FpnLevels(ctx, (Fpn)m, path, x),
         [typeof(AtssHead)] = (ctx, m, path, x) => AtssHeadLevels(ctx, (AtssHead)m, path, x),
+        [typeof(RetinaNetHead)] = (ctx, m, path, x) => RetinaNetHeadLevels(ctx, (RetinaNetHead)m, path, x),
+        [typeof(FcosHead)] = (ctx, m, path, x) => FcosHeadLevels(ctx, (FcosHead)m, path, x),
     };
 
     static string One(IReadOnlyList<string> inputs, string path) =>
@@ -182,6 +184,50 @@ public static class OnnxModuleExporters
             var scaleValue = g.Floats($"{path}.scales.{l}", OnnxExportContext.Values(scale), 1);
             reg.Add(g.Op("Mul", $"{path}.reg{l}", [ctx.Export(regPredictor, $"{path}.atss_reg", r), scaleValue]));
             ctr.Add(ctx.Export(ctrPredictor, $"{path}.atss_centerness", r));
+        }
+        return [.. cls, .. reg, .. ctr];
+    }
+
+    /// <summary>
+    /// A torchvision-style head branch on one level: its stacked convs ("conv", a Sequential of conv,
+    /// optional GroupNorm and ReLU blocks) shared across levels, then each named predictor on their output.
+    /// </summary>
+    static string[] BranchLevel(OnnxExportContext ctx, nn.Module branch, string path, string feature, params string[] predictors)
+    {
+        var x = ctx.Export(OnnxExportContext.Child(branch, "conv", path), path + ".conv", feature);
+        return predictors.Select(p => ctx.Export(OnnxExportContext.Child(branch, p, path), $"{path}.{p}", x)).ToArray();
+    }
+
+    /// <summary>
+    /// The RetinaNet head (with or without GroupNorm) on every level, its convolutions shared across
+    /// levels: outputs are the class logits of all levels, then the box deltas (2·L values).
+    /// </summary>
+    static IReadOnlyList<string> RetinaNetHeadLevels(OnnxExportContext ctx, RetinaNetHead head, string path, IReadOnlyList<string> features)
+    {
+        var classification = OnnxExportContext.Child(head, "classification_head", path);
+        var regression = OnnxExportContext.Child(head, "regression_head", path);
+        var cls = features.Select(f => BranchLevel(ctx, classification, path + ".classification_head", f, "cls_logits")[0]).ToList();
+        var reg = features.Select(f => BranchLevel(ctx, regression, path + ".regression_head", f, "bbox_reg")[0]).ToList();
+        return [.. cls, .. reg];
+    }
+
+    /// <summary>
+    /// The FCOS head on every level, its convolutions shared across levels: outputs are the class logits
+    /// of all levels, then the (l, t, r, b) regression after its ReLU, then the centerness logits (3·L values).
+    /// </summary>
+    static IReadOnlyList<string> FcosHeadLevels(OnnxExportContext ctx, FcosHead head, string path, IReadOnlyList<string> features)
+    {
+        var classification = OnnxExportContext.Child(head, "classification_head", path);
+        var regression = OnnxExportContext.Child(head, "regression_head", path);
+        var cls = new List<string>();
+        var reg = new List<string>();
+        var ctr = new List<string>();
+        foreach (var f in features)
+        {
+            cls.Add(BranchLevel(ctx, classification, path + ".classification_head", f, "cls_logits")[0]);
+            var r = BranchLevel(ctx, regression, path + ".regression_head", f, "bbox_reg", "bbox_ctrness");
+            reg.Add(ctx.Relu(r[0], path + ".regression_head.bbox_reg"));
+            ctr.Add(r[1]);
         }
         return [.. cls, .. reg, .. ctr];
     }

@@ -79,6 +79,47 @@ public class OnnxBadInputTests
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>
+    /// "hpfdet.score_factor" says how score factors combine with scores: a model written before the entry
+    /// existed (ATSS) multiplies; an unknown rule, or a rule that needs a factor the graph lacks, is a clear error.
+    /// </summary>
+    [Fact]
+    public void TheScoreFactorRuleIsReadFromTheMetadata()
+    {
+        var dir = TestPaths.NewTempDir("onnx-bad");
+        try
+        {
+            var path = ExportTiny(dir);
+            var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+            var entry = model.MetadataProps.Single(p => p.Key == "hpfdet.score_factor");
+            Assert.Equal("multiply", entry.Value);
+            using (var detector = OnnxDetector.Load(path)) Assert.Equal(ScoreFactorUse.Multiply, detector.Info.ScoreFactor);
+
+            model.MetadataProps.Remove(entry);
+            var older = Path.Combine(dir, "older.onnx");
+            File.WriteAllBytes(older, model.ToByteArray());
+            using (var detector = OnnxDetector.Load(older)) Assert.Equal(ScoreFactorUse.Multiply, detector.Info.ScoreFactor);
+
+            model.MetadataProps.Add(new StringStringEntryProto { Key = "hpfdet.score_factor", Value = "cube_root" });
+            File.WriteAllBytes(older, model.ToByteArray());
+            var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(older));
+            Assert.Contains("'hpfdet.score_factor' = 'cube_root'", e.Message);
+
+            var inference = new InferenceOptions();
+            using var retinaNet = OnnxParityTests.RandomDetector("retinanet", inference: inference);
+            var retinaPath = Path.Combine(dir, "retinanet.onnx");
+            OnnxExporter.Save(retinaNet, retinaPath, OnnxParityTests.Metadata(new ResizeScale(64, 96), inference));
+            var retina = ModelProto.Parser.ParseFrom(File.ReadAllBytes(retinaPath));
+            Assert.DoesNotContain(retina.Graph.Output, o => o.Name == OnnxExporter.ScoreFactorsName);
+            var rule = retina.MetadataProps.Single(p => p.Key == "hpfdet.score_factor");
+            Assert.Equal("none", rule.Value);
+            rule.Value = "geometric_mean";
+            File.WriteAllBytes(retinaPath, retina.ToByteArray());
+            Assert.Contains("has no 'score_factors' output", Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(retinaPath)).Message);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void AnUndecodableImageIsAClearError()
     {
@@ -158,6 +199,16 @@ public class OnnxBadInputTests
         public override torch.Tensor forward(torch.Tensor x) => x;
     }
 
+    /// <summary>A dense detector type without an ONNX exporter, as a newly added family is until it gets one.</summary>
+    sealed class UnexportableDense(DenseDetectorParts parts) : DenseDetector("unexportable", parts)
+    {
+        public override string Family => "unexportable";
+        protected override IReadOnlyList<torch.Tensor> GeneratePriors(IReadOnlyList<(int H, int W)> featureSizes, torch.Device device) => throw new NotSupportedException();
+        protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, torch.Tensor? valid) => throw new NotSupportedException();
+        protected override IEnumerable<LossTerm> RegressionLosses(TrainingBatch batch) => throw new NotSupportedException();
+        public override torch.Tensor DecodeBoxes(torch.Tensor priors, torch.Tensor regression) => throw new NotSupportedException();
+    }
+
     [Fact]
     public void AnUnknownDetectorOrModuleTypeIsNamedInTheError()
     {
@@ -172,12 +223,27 @@ public class OnnxBadInputTests
         var m = Assert.Throws<HpfDetException>(() => ctx.Export(linear, "neck.extra", "x"));
         Assert.Contains("'neck.extra' is a Linear", m.Message);
 
+        // A dense detector without an exporter fails naming its family and type.
+        using (var resnet = new HpfDet.Models.Backbones.ResNet(new HpfDet.Models.Backbones.ResNetOptions(BlocksPerStage: [1, 1, 1, 1])))
+        using (var dense = new UnexportableDense(new DenseDetectorParts(3, resnet, new HpfDet.Models.Necks.Fpn(new HpfDet.Models.Necks.FpnOptions(resnet.OutChannels, 16, NumOutputs: 5)),
+            new HpfDet.Models.Heads.RetinaNetHead(new HpfDet.Models.Heads.RetinaNetHeadOptions(3, 16, 1)), 9, new HpfDet.Losses.SigmoidFocalLoss(), new InferenceOptions())))
+        {
+            var d = Assert.Throws<HpfDetException>(() => OnnxExporter.Build(dense, meta));
+            Assert.Contains("'unexportable' (UnexportableDense) is not exportable yet", d.Message);
+            Assert.Contains("RetinaNetDetector", d.Message);
+        }
+
         // Every registered detector is exportable or fails naming itself.
         foreach (var family in DetectorRegistry.Families)
         {
             using var backbone = new HpfDet.Models.Backbones.ResNet(new HpfDet.Models.Backbones.ResNetOptions(BlocksPerStage: [1, 1, 1, 1]));
             using var other = family.Build(new DetectorBuildOptions(3, backbone, new HpfDet.Losses.SigmoidFocalLoss(), FpnChannels: 16, HeadChannels: 16, HeadConvs: 1, HeadGroups: 8));
-            if (OnnxExporter.Detectors.ContainsKey(other.GetType())) continue;
+            if (OnnxExporter.Detectors.ContainsKey(other.GetType()))
+            {
+                var model = OnnxExporter.Build(other, meta);
+                Assert.Equal(family.Name, model.MetadataProps.Single(p => p.Key == "hpfdet.detector").Value);
+                continue;
+            }
             var notYet = Assert.Throws<HpfDetException>(() => OnnxExporter.Build(other, meta));
             Assert.Contains($"'{family.Name}'", notYet.Message);
             Assert.Contains("not exportable yet", notYet.Message);
