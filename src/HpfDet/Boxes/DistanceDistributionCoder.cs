@@ -96,7 +96,7 @@ public sealed class DistanceDistributionCoder
         using var scope = NewDisposeScope();
         using var lastBin = ((long)RegMax).ToScalar();
         var left = distances.floor().clamp_max(lastBin).to(ScalarType.Int64);
-        var right = left.add(ScalarConstants.One).clamp_max(lastBin);
+        var right = left.add(ScalarConstants.One, ScalarConstants.One).clamp_max(lastBin);
         var weightRight = distances.sub(left.to(distances.dtype));
         var weightLeft = weightRight.neg().add(ScalarConstants.One, ScalarConstants.One);
         long[] shape = [.. distances.shape, RegMax + 1];

@@ -33,7 +33,7 @@ public sealed class DistributionFocalLoss
         using var lastBin = (logits.shape[1] - 1).ToScalar();
         targets = targets.to(logits.dtype);
         var left = targets.floor().clamp_max(lastBin).to(ScalarType.Int64);
-        var right = left.add(ScalarConstants.One).clamp_max(lastBin);
+        var right = left.add(ScalarConstants.One, ScalarConstants.One).clamp_max(lastBin);
         var weightRight = targets.sub(left.to(logits.dtype));
         var weightLeft = weightRight.neg().add(ScalarConstants.One, ScalarConstants.One);
         var logProbabilities = nn.functional.log_softmax(logits, 1);

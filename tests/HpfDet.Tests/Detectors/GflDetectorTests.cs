@@ -195,8 +195,9 @@ public class GflDetectorTests
             Assert.InRange(d.Count, 1, 100);
             var s = d.Scores.ToArray<float>();
             for (int i = 1; i < s.Length; i++) Assert.True(s[i - 1] >= s[i]);
-            // No score factor: the scores are sigmoid(≈0) ≈ 0.5, the classifier's alone.
-            Assert.All(s, v => Assert.InRange(v, 0.4f, 0.6f));
+            // No score factor: the scores are the classifier's alone, sigmoid(logits near 0) near 0.5 (a factor
+            // such as a centerness near 0.5 would halve them).
+            Assert.All(s, v => Assert.InRange(v, 0.35f, 0.65f));
             var b = d.Boxes.ToArray<float>();
             for (int i = 0; i < b.Length; i += 4)
             {
