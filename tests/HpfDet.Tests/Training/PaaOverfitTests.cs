@@ -16,7 +16,10 @@ public class PaaOverfitTests(ITestOutputHelper output)
         var sw = Stopwatch.StartNew();
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
         var model = PaaFixtures.TinyPaa(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0);
-        var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        // ATSS's schedule (60 iterations, decay at 45) reached AP50 0.862 / AP 0.690 here (0.652 AP without score
+        // voting): PAA's few positives per object (2–3 after the mixture) train the classifier more slowly; a doubled
+        // learning rate was worse (AP50 0.579). So the same learning rate, for longer.
+        var options = new TrainerOptions(Epochs: 90, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [70], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
         trainer.Run();
         var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
