@@ -227,6 +227,14 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     /// <summary>[M] factor the selected candidates' scores are multiplied by before NMS (ATSS: centerness), or null.</summary>
     protected internal virtual Tensor? ScoreFactor(LevelPrediction level) => null;
 
+    /// <summary>
+    /// One image's detections after NMS and the detection limit, refined with the candidates NMS chose
+    /// from (PAA's score voting); the default returns them unchanged.
+    /// </summary>
+    /// <param name="kept">The detections after NMS, scores descending.</param>
+    /// <param name="candidates">The image's candidates of every level as NMS saw them (boxes clipped, scores times the score factor).</param>
+    protected internal virtual Detections RefineDetections(Detections kept, Detections candidates) => kept;
+
     // ----- what every detector shares -----
 
     /// <summary>Raw head outputs for a normalised image batch [B, 3, H, W].</summary>
@@ -406,10 +414,10 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
             var allLabels = torch.cat(labelList.ToArray(), 0);
             var keep = BoxOps.BatchedNms(allBoxes, allScores, allLabels, opt.NmsIoU);
             if (keep.shape[0] > opt.MaxDetections) keep = keep.narrow(0, 0, opt.MaxDetections);
-            results.Add(new Detections(
-                allBoxes.index_select(0, keep).MoveToOuterDisposeScope(),
-                allScores.index_select(0, keep).MoveToOuterDisposeScope(),
-                allLabels.index_select(0, keep).MoveToOuterDisposeScope()));
+            var kept = RefineDetections(
+                new Detections(allBoxes.index_select(0, keep), allScores.index_select(0, keep), allLabels.index_select(0, keep)),
+                new Detections(allBoxes, allScores, allLabels));
+            results.Add(new Detections(kept.Boxes.MoveToOuterDisposeScope(), kept.Scores.MoveToOuterDisposeScope(), kept.Labels.MoveToOuterDisposeScope()));
         }
         return results;
     }
