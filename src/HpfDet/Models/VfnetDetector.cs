@@ -138,7 +138,8 @@ public sealed class VfnetDetector : DenseDetector
     {
         using var _ = torch.no_grad();
         using var floor = MinPositiveIoU.ToScalar();
-        return BoxOps.AlignedIoU(boxes.detach(), targets).clamp_min(floor).mul_(positiveF);
+        var kept = torch.where(positiveF.gt(ScalarConstants.ZeroDouble).unsqueeze(1), boxes.detach(), targets);
+        return BoxOps.AlignedIoU(kept, targets).clamp_min(floor).mul_(positiveF);
     }
 
     /// <summary>The IoU-aware classification targets: the refined boxes' IoUs with their targets (≥ 1e-6 on positives).</summary>
@@ -151,23 +152,43 @@ public sealed class VfnetDetector : DenseDetector
 
     /// <summary>
     /// GIoU ×1.5 of the initial boxes and ×2 of the refined boxes, each weighted by the box's own IoU with
-    /// its target and divided by max(1, Σ of those IoUs) (mmdetection's weights and avg_factor).
+    /// its target (see <see cref="IoUWeightedGIoU"/>).
     /// </summary>
     protected override IEnumerable<LossTerm> RegressionLosses(TrainingBatch batch)
     {
         var anchors = batch.PriorsPerImage().reshape(-1, 4);
         var targets = batch.MatchedBoxes.reshape(-1, 4);
-        var positive = batch.Positive.reshape(-1, 1);
         var positiveF = batch.PositiveF.reshape(-1);
+        var initial = DecodeBoxes(anchors, batch.Extra(VfnetHead.InitialBoxTerm, 4).reshape(-1, 4));
+        var refined = DecodeBoxes(anchors, batch.BoxRegression().reshape(-1, 4));
+        return [new LossTerm("box", IoUWeightedGIoU(InitialBoxLoss, initial, targets, positiveF)),
+                new LossTerm("box_refine", IoUWeightedGIoU(RefinedBoxLoss, refined, targets, positiveF))];
+    }
+
+    /// <summary>
+    /// mmdetection's VFNet box loss: Σ_pos w·(1 − GIoU) / max(1, Σ_pos w) × the loss weight, with
+    /// w = max(IoU(box, target), 1e-6) of each positive, without gradient.
+    /// </summary>
+    /// <param name="loss">The GIoU loss (its weight).</param>
+    /// <param name="boxes">[K, 4] decoded boxes.</param>
+    /// <param name="targets">[K, 4] their targets.</param>
+    /// <param name="positiveF">[K] 1 for positives, 0 elsewhere.</param>
+    public static Tensor IoUWeightedGIoU(GIoULoss loss, Tensor boxes, Tensor targets, Tensor positiveF)
+    {
         // Non-positives take their target as the box: their weight is 0, and a far-off prediction there
         // cannot make a non-finite GIoU that the zero weight would not remove.
-        var initial = torch.where(positive, DecodeBoxes(anchors, batch.Extra(VfnetHead.InitialBoxTerm, 4).reshape(-1, 4)), targets);
-        var refined = torch.where(positive, DecodeBoxes(anchors, batch.BoxRegression().reshape(-1, 4)), targets);
-        var initialWeight = PositiveIoU(initial, targets, positiveF);
-        var refinedWeight = PositiveIoU(refined, targets, positiveF);
-        var initialLoss = InitialBoxLoss.Forward(initial, targets, initialWeight, initialWeight.sum().clamp_min(ScalarConstants.OneDouble));
-        var refinedLoss = RefinedBoxLoss.Forward(refined, targets, refinedWeight, refinedWeight.sum().clamp_min(ScalarConstants.OneDouble));
-        return [new LossTerm("box", initialLoss), new LossTerm("box_refine", refinedLoss)];
+        var positive = positiveF.gt(ScalarConstants.ZeroDouble).unsqueeze(1);
+        var kept = torch.where(positive, boxes, targets);
+        var weight = PositiveIoU(kept, targets, positiveF);
+        return loss.Forward(kept, targets, weight, weight.sum().clamp_min(ScalarConstants.OneDouble));
+    }
+
+    /// <summary>One image's assignment as training makes it (priors of the feature sizes, valid flags of the image's content).</summary>
+    internal PriorAssignment AssignImage(IReadOnlyList<(int H, int W)> featureSizes, DetectionTarget target, (int H, int W) imageSize)
+    {
+        var priors = Priors(featureSizes, target.Boxes.device);
+        var valid = ValidPriors(featureSizes, imageSize, target.Boxes.device);
+        return Assign(priors, target, valid is null ? null : torch.cat(valid.ToArray(), 0));
     }
 
     public override Tensor DecodeBoxes(Tensor priors, Tensor regression) => BoxCoder.Decode(priors, regression);
