@@ -78,8 +78,8 @@ public sealed class DeformConv2d : nn.Module<Tensor, Tensor, Tensor>
         var tapRow = ScalarFreeFactories.Arange(KernelSize, dtype, device).mul(dilation).repeat_interleave(KernelSize);   // [k·k]: a·d
         var tapCol = ScalarFreeFactories.Arange(KernelSize, dtype, device).mul(dilation).repeat(KernelSize);             // [k·k]: b·d
         using var minusPadding = (-Padding).ToScalar();
-        var rows = ScalarFreeFactories.Arange(outH, dtype, device).add(minusPadding);
-        var cols = ScalarFreeFactories.Arange(outW, dtype, device).add(minusPadding);
+        var rows = ScalarFreeFactories.Arange(outH, dtype, device).add(minusPadding, ScalarConstants.One);
+        var cols = ScalarFreeFactories.Arange(outW, dtype, device).add(minusPadding, ScalarConstants.One);
         var grid = offsets.to(dtype).reshape(b, taps, 2, outH, outW);
         var y = grid.select(2, 0).add(tapRow.view(1, taps, 1, 1), ScalarConstants.One).add(rows.view(1, 1, outH, 1), ScalarConstants.One);   // [B, k·k, H_out, W_out]
         var x = grid.select(2, 1).add(tapCol.view(1, taps, 1, 1), ScalarConstants.One).add(cols.view(1, 1, 1, outW), ScalarConstants.One);
@@ -88,7 +88,7 @@ public sealed class DeformConv2d : nn.Module<Tensor, Tensor, Tensor>
         using var twoOverW = (2.0 / w).ToScalar();
         using var shiftH = (1.0 / h - 1.0).ToScalar();
         using var shiftW = (1.0 / w - 1.0).ToScalar();
-        var normalised = torch.stack([x.mul(twoOverW).add(shiftW), y.mul(twoOverH).add(shiftH)], -1)   // [B, k·k, H_out, W_out, 2] as (x, y)
+        var normalised = torch.stack([x.mul(twoOverW).add(shiftW, ScalarConstants.One), y.mul(twoOverH).add(shiftH, ScalarConstants.One)], -1)   // [B, k·k, H_out, W_out, 2] as (x, y)
             .reshape(b, taps * outH, outW, 2);
         var samples = nn.functional.grid_sample(input, normalised, GridSampleMode.Bilinear, GridSamplePaddingMode.Zeros, align_corners: false);   // [B, I, k·k·H_out, W_out]
         var columns = samples.reshape(b, (long)InChannels * taps, outH * outW);                      // rows (channel, tap), as the weight's flattening

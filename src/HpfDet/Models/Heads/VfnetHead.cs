@@ -175,8 +175,8 @@ public sealed class VfnetHead : nn.Module<Tensor[], DenseHeadOutputs>
             {
                 using var rowBase = (1 - a).ToScalar();
                 using var colBase = (1 - b).ToScalar();
-                channels.Add(rowsOfTaps[a].add(rowBase));
-                channels.Add(colsOfTaps[b].add(colBase));
+                channels.Add(rowsOfTaps[a].add(rowBase, ScalarConstants.One));
+                channels.Add(colsOfTaps[b].add(colBase, ScalarConstants.One));
             }
         return torch.stack(channels, 1).MoveToOuterDisposeScope();
     }
