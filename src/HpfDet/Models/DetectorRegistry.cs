@@ -43,6 +43,7 @@ public static class DetectorRegistry
         new("fcos", "FCOS (torchvision 0.14): centre sampling, scale ranges, GIoU, centerness", o => new FcosDetector(o)),
         new("gfl", "GFL (mmdetection 2.x): ATSS assigner, joint class-IoU score (QFL), distance distributions (DFL), GIoU", o => new GflDetector(o)),
         new("paa", "PAA (mmdetection 2.x): loss-based Gaussian-mixture anchor assignment, GIoU, IoU prediction, score voting", o => new PaaDetector(o)),
+        new("vfnet", "VarifocalNet (mmdetection 2.x): ATSS assigner, star deformable-conv box refinement, IoU-aware classification", o => new VfnetDetector(o)),
     ];
 
     /// <summary>Backbone depths every family is offered with, as name suffixes.</summary>
