@@ -21,7 +21,7 @@ public class FsafOverfitTests(ITestOutputHelper output)
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
         var model = FsafFixtures.TinyFsaf(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0, headGroups: 16);
         // Gradient clipping at norm 10, FSAF's own setting: with 35, a gradient spike when the learning rate reaches 0.01
-        // drove part of the ReLU'd box regressor dead (its box loss then stalled) and AP50 stayed below 0.9.
+        // was followed by a box loss that stalled (the box regressor ends in a ReLU), and AP50 stayed below 0.9.
         var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 10);
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
         trainer.Run();
