@@ -44,6 +44,7 @@ public static class DetectorRegistry
         new("gfl", "GFL (mmdetection 2.x): ATSS assigner, joint class-IoU score (QFL), distance distributions (DFL), GIoU", o => new GflDetector(o)),
         new("paa", "PAA (mmdetection 2.x): loss-based Gaussian-mixture anchor assignment, GIoU, IoU prediction, score voting", o => new PaaDetector(o)),
         new("vfnet", "VarifocalNet (mmdetection 2.x): ATSS assigner, star deformable-conv box refinement, IoU-aware classification", o => new VfnetDetector(o)),
+        new("fsaf", "FSAF (mmdetection 2.x, anchor-free branch): centre regions, online level selection, TBLR, IoU loss", o => new FsafDetector(o)),
     ];
 
     /// <summary>Backbone depths every family is offered with, as name suffixes.</summary>
