@@ -41,6 +41,7 @@ public static class DetectorRegistry
         new("atss", "ATSS (mmdetection 2.x): ATSS assigner, GIoU, centerness", o => new AtssDetector(o)),
         new("retinanet", "RetinaNet (torchvision 0.14): 9 anchors, max-IoU matching, L1 on deltas", o => new RetinaNetDetector(o)),
         new("fcos", "FCOS (torchvision 0.14): centre sampling, scale ranges, GIoU, centerness", o => new FcosDetector(o)),
+        new("foveabox", "FoveaBox (mmdetection 2.x): fovea centre regions, overlapping scale ranges, smooth L1 on log distances", o => new FoveaBoxDetector(o)),
     ];
 
     /// <summary>Backbone depths every family is offered with, as name suffixes.</summary>
