@@ -147,7 +147,7 @@ public sealed class FoveaBoxDetector : DenseDetector
         using var halfOverBeta = (0.5 / beta).ToScalar();
         using var halfBeta = (0.5 * beta).ToScalar();
         var d = input.sub(target).abs();
-        return torch.where(d.lt(b), d.square().mul(halfOverBeta), d.sub(halfBeta)).MoveToOuterDisposeScope();
+        return torch.where(d.lt(b), d.mul(d).mul_(halfOverBeta), d.sub(halfBeta)).MoveToOuterDisposeScope();
     }
 
     public override Tensor DecodeBoxes(Tensor priors, Tensor regression) => BoxCoder.Decode(priors, regression);
