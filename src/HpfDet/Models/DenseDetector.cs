@@ -205,6 +205,12 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     protected virtual ClassificationNormalization Normalization => ClassificationNormalization.Batch;
 
     /// <summary>
+    /// The normaliser of the classification loss under <see cref="ClassificationNormalization.Batch"/>
+    /// (default max(1, positives of the batch); FoveaBox: positives + images).
+    /// </summary>
+    protected virtual Tensor ClassificationNormalizer(TrainingBatch batch) => batch.Normalizer;
+
+    /// <summary>
     /// [B, N] IoU-quality targets for QFL/VFL: the IoU of each positive's decoded box with its ground truth
     /// (0 elsewhere); computed only when the loss needs them.
     /// </summary>
@@ -325,7 +331,7 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
         long batchSize = batch.BatchSize;
         var soft = ClassificationLoss is QualityFocalLoss or VarifocalLoss ? QualityTargets(batch) : null;
         Tensor? scale = null;
-        Tensor? normalizer = batch.Normalizer;
+        Tensor? normalizer = ClassificationNormalizer(batch);
         if (Normalization == ClassificationNormalization.PerImage)
         {
             // Σ_b (1/B) Σ_rows∈b ℓ / max(1, n_b): a per-row factor, with a normaliser of 1.

@@ -30,6 +30,31 @@ public class FpnTests
     }
 
     [Fact]
+    public void ExtraConvsOnTheInputReadTheLastBackboneMap()
+    {
+        // add_extra_convs='on_input': one 2-channel input C; P0 = lateral (channel 0) through a centre-tap output conv;
+        // the first extra conv (2 → 1 channels) takes channel 1 of C itself, the second P1, with no ReLU between.
+        using var fpn = new Fpn(new FpnOptions([2], OutChannels: 1, NumOutputs: 3, ExtraConvsOnInput: true));
+        using (torch.no_grad())
+        {
+            foreach (var (name, p) in fpn.named_parameters())
+            {
+                p.zero_();
+                if (name == "lateral_convs.0.weight") p[0, 0, 0, 0] = torch.tensor(1f);
+                else if (name == "fpn_convs.1.weight") { Assert.Equal(2, p.shape[1]); p[0, 1, 1, 1] = torch.tensor(1f); }
+                else if (name.EndsWith("weight")) p[0, 0, 1, 1] = torch.tensor(1f);
+            }
+        }
+        using var c = torch.cat([torch.arange(16f).reshape(1, 1, 4, 4), torch.arange(16f).add(1).neg().reshape(1, 1, 4, 4)], 1);
+        var outputs = fpn.forward([c]);
+        Assert.Equal(Enumerable.Range(0, 16).Select(i => (float)i).ToArray(), outputs[0].data<float>().ToArray());
+        // Stride 2, centre tap: channel 1 at (0, 0), (0, 2), (2, 0), (2, 2) = −1, −3, −9, −11; then P1 at (0, 0) = −1, kept negative.
+        Assert.Equal(new float[] { -1, -3, -9, -11 }, outputs[1].data<float>().ToArray());
+        Assert.Equal(new float[] { -1 }, outputs[2].data<float>().ToArray());
+        foreach (var o in outputs) o.Dispose();
+    }
+
+    [Fact]
     public void TopDownAddsNearestUpsampledCoarserLevel()
     {
         // One channel everywhere; lateral 1x1 convs = identity, 3x3 output convs = centre tap 1, so

@@ -11,12 +11,15 @@ namespace HpfDet.Models.Necks;
 /// <param name="ExtraConvsOnOutput">Extra levels are 3x3 stride-2 convolutions of the last FPN output (P5)
 /// (add_extra_convs='on_output'); false: max-pool subsampling (kernel 1, stride 2) of the last output.</param>
 /// <param name="ReluBeforeExtraConvs">ReLU before each extra convolution after the first (relu_before_extra_convs).</param>
+/// <param name="ExtraConvsOnInput">With <paramref name="ExtraConvsOnOutput"/>: the first extra convolution reads the last backbone map
+/// (C5) instead of the last FPN output (add_extra_convs='on_input').</param>
 public sealed record FpnOptions(
     int[] InChannels,
     int OutChannels = 256,
     int NumOutputs = 5,
     bool ExtraConvsOnOutput = true,
-    bool ReluBeforeExtraConvs = false);
+    bool ReluBeforeExtraConvs = false,
+    bool ExtraConvsOnInput = false);
 
 /// <summary>
 /// Feature pyramid network (Lin et al. 2017) with mmdetection's semantics: 1x1 lateral convolutions,
@@ -52,7 +55,7 @@ public sealed class Fpn : nn.Module<Tensor[], Tensor[]>
         if (options.ExtraConvsOnOutput)
         {
             for (int i = levels; i < options.NumOutputs; i++)
-                fpn_convs.Add(nn.Conv2d(options.OutChannels, options.OutChannels, 3, stride: 2, padding: 1));
+                fpn_convs.Add(nn.Conv2d(i == levels && options.ExtraConvsOnInput ? options.InChannels[^1] : options.OutChannels, options.OutChannels, 3, stride: 2, padding: 1));
         }
         RegisterComponents();
 
@@ -97,7 +100,8 @@ public sealed class Fpn : nn.Module<Tensor[], Tensor[]>
                 outputs.Add(nn.functional.max_pool2d(outputs[^1], 1, stride: 2));
                 continue;
             }
-            var source = i > levels && Options.ReluBeforeExtraConvs ? nn.functional.relu(outputs[^1]) : outputs[^1];
+            var source = i == levels && Options.ExtraConvsOnInput ? inputs[^1]
+                : i > levels && Options.ReluBeforeExtraConvs ? nn.functional.relu(outputs[^1]) : outputs[^1];
             outputs.Add(fpn_convs[i].forward(source));
         }
         return outputs.Select(o => o.MoveToOuterDisposeScope()).ToArray();
