@@ -41,6 +41,7 @@ public static class DetectorRegistry
         new("atss", "ATSS (mmdetection 2.x): ATSS assigner, GIoU, centerness", o => new AtssDetector(o)),
         new("retinanet", "RetinaNet (torchvision 0.14): 9 anchors, max-IoU matching, L1 on deltas", o => new RetinaNetDetector(o)),
         new("fcos", "FCOS (torchvision 0.14): centre sampling, scale ranges, GIoU, centerness", o => new FcosDetector(o)),
+        new("yolof", "YOLOF (mmdetection 2.x): C5 only, dilated encoder, uniform matching, implicit objectness, GIoU", o => new YolofDetector(o)),
     ];
 
     /// <summary>Backbone depths every family is offered with, as name suffixes.</summary>
