@@ -10,9 +10,12 @@ public sealed record DeltaXYWHBoxCoderOptions
     /// <param name="Stds">Std dividing (dx, dy, dw, dh) after encoding; null means (0.1, 0.1, 0.2, 0.2).</param>
     /// <param name="WhRatioClip">Decoded dw, dh are clamped to ±|log(WhRatioClip)| so exp() cannot overflow.</param>
     /// <param name="ClampBelow">Also clamp dw, dh from below (mmdetection); false clamps them from above only (torchvision's BoxCoder).</param>
-    public DeltaXYWHBoxCoderOptions(double[]? Means = null, double[]? Stds = null, double WhRatioClip = 16.0 / 1000.0, bool ClampBelow = true)
+    /// <param name="CenterClamp">When set, the decoded centre moves at most this many pixels from the anchor's centre per axis
+    /// (mmdetection's add_ctr_clamp / ctr_clamp; YOLOF: 32); null: no centre clamp.</param>
+    public DeltaXYWHBoxCoderOptions(double[]? Means = null, double[]? Stds = null, double WhRatioClip = 16.0 / 1000.0, bool ClampBelow = true, double? CenterClamp = null)
     {
         this.ClampBelow = ClampBelow;
+        this.CenterClamp = CenterClamp;
         this.Means = Means ?? [0.0, 0.0, 0.0, 0.0];
         this.Stds = Stds ?? [0.1, 0.1, 0.2, 0.2];
         this.WhRatioClip = WhRatioClip;
@@ -30,8 +33,17 @@ public sealed record DeltaXYWHBoxCoderOptions
     /// <summary>Whether dw, dh are also clamped from below.</summary>
     public bool ClampBelow { get; init; }
 
+    /// <summary>Largest centre shift in pixels per axis at decoding, or null for none.</summary>
+    public double? CenterClamp { get; init; }
+
     /// <summary>torchvision's BoxCoder: weights (1, 1, 1, 1), dw, dh clamped above at log(1000/16) only.</summary>
     public static DeltaXYWHBoxCoderOptions Torchvision() => new(Stds: [1.0, 1.0, 1.0, 1.0], ClampBelow: false);
+
+    /// <summary>
+    /// YOLOF's coder (mmdetection 2.x's DeltaXYWHBBoxCoder with add_ctr_clamp): stds 1, the centre shift clamped
+    /// to ±32 pixels, and, as with add_ctr_clamp, dw, dh clamped from above only.
+    /// </summary>
+    public static DeltaXYWHBoxCoderOptions Yolof() => new(Stds: [1.0, 1.0, 1.0, 1.0], ClampBelow: false, CenterClamp: 32);
 }
 
 /// <summary>
@@ -64,6 +76,10 @@ public sealed class DeltaXYWHBoxCoder
         {
             throw new HpfDetException("DeltaXYWHBoxCoderOptions.WhRatioClip must be > 0 (default 0.016).");
         }
+        if (Options.CenterClamp is { } clamp && !(clamp > 0))
+        {
+            throw new HpfDetException($"DeltaXYWHBoxCoderOptions.CenterClamp must be > 0 or unset; got {clamp}.");
+        }
         _maxLogRatio = Math.Abs(Math.Log(Options.WhRatioClip));
     }
 
@@ -85,8 +101,9 @@ public sealed class DeltaXYWHBoxCoder
 
     /// <summary>
     /// Boxes from anchors and predicted deltas. anchors [N, 4], deltas [N, 4] (or [B, N, 4]) → boxes of the
-    /// deltas' shape. dw, dh are clamped to ±|log(WhRatioClip)| (from above only without ClampBelow); with <paramref name="maxShape"/> x is clamped to
-    /// [0, W] and y to [0, H].
+    /// deltas' shape. dw, dh are clamped to ±|log(WhRatioClip)| (from above only without ClampBelow); with
+    /// <see cref="DeltaXYWHBoxCoderOptions.CenterClamp"/> the centre shift (aw·dx, ah·dy) is clamped to ±CenterClamp pixels;
+    /// with <paramref name="maxShape"/> x is clamped to [0, W] and y to [0, H].
     /// </summary>
     public Tensor Decode(Tensor anchors, Tensor deltas, (int H, int W)? maxShape = null)
     {
@@ -102,8 +119,17 @@ public sealed class DeltaXYWHBoxCoder
         // mmdetection clamps dw, dh on both sides; torchvision only from above (ClampBelow = false).
         var dw = Options.ClampBelow ? d.select(-1, 2).clamp(minLogRatio, maxLogRatio) : d.select(-1, 2).clamp_max(maxLogRatio);
         var dh = Options.ClampBelow ? d.select(-1, 3).clamp(minLogRatio, maxLogRatio) : d.select(-1, 3).clamp_max(maxLogRatio);
-        var cx = ax.add(aw * dx, ScalarConstants.One);
-        var cy = ay.add(ah * dy, ScalarConstants.One);
+        var shiftX = aw * dx;
+        var shiftY = ah * dy;
+        if (Options.CenterClamp is { } centerClamp)
+        {
+            using var maxShift = centerClamp.ToScalar();
+            using var minShift = (-centerClamp).ToScalar();
+            shiftX = shiftX.clamp(minShift, maxShift);
+            shiftY = shiftY.clamp(minShift, maxShift);
+        }
+        var cx = ax.add(shiftX, ScalarConstants.One);
+        var cy = ay.add(shiftY, ScalarConstants.One);
         var halfW = (aw * dw.exp()).mul(ScalarConstants.HalfDouble);
         var halfH = (ah * dh.exp()).mul(ScalarConstants.HalfDouble);
         var x1 = cx - halfW;

@@ -46,6 +46,7 @@ public static class DetectorRegistry
         new("vfnet", "VarifocalNet (mmdetection 2.x): ATSS assigner, star deformable-conv box refinement, IoU-aware classification", o => new VfnetDetector(o)),
         new("fsaf", "FSAF (mmdetection 2.x, anchor-free branch): centre regions, online level selection, TBLR, IoU loss", o => new FsafDetector(o)),
         new("foveabox", "FoveaBox (mmdetection 2.x): fovea centre regions, overlapping scale ranges, smooth L1 on log distances", o => new FoveaBoxDetector(o)),
+        new("yolof", "YOLOF (mmdetection 2.x): C5 only, dilated encoder, uniform matching, implicit objectness, GIoU", o => new YolofDetector(o)),
     ];
 
     /// <summary>Backbone depths every family is offered with, as name suffixes.</summary>
