@@ -33,8 +33,10 @@ def fmt(vals):
 
 
 def minutes(d):
-    """Wall time of a run: config.yaml is written at the start, eval/final.json at the end."""
-    return (os.path.getmtime(os.path.join(d, 'eval', 'final.json')) - os.path.getmtime(os.path.join(d, 'config.yaml'))) / 60
+    """Training time of a run from its log: Σ over iterations of batch / logged images per second (no
+    evaluation time). File times cannot be used: a checkout gives every file the same time."""
+    batch = int(re.search(r'^\s+batch: (\d+)$', open(os.path.join(d, 'config.yaml')).read(), re.M).group(1))
+    return sum(batch / j['images_per_second'] for j in iterations(d) if j.get('images_per_second')) / 60
 
 
 def table(ds, order):
@@ -46,7 +48,7 @@ def table(ds, order):
         runs = rs[l]
         cells = [fmt([f['stats'][i] for _, f, _ in runs]) for i in range(6)]
         lines.append(f'| {l} | {len(runs)} | ' + ' | '.join(cells) + f" | {fmt([f.get('voc_map50', -1) for _, f, _ in runs])} |")
-    lines += ['', 'Every run (no selection):', '', '| loss | seed | ' + ' | '.join(NAMES) + ' | VOC mAP50 | wall time |',
+    lines += ['', 'Every run (no selection):', '', '| loss | seed | ' + ' | '.join(NAMES) + ' | VOC mAP50 | training time |',
               '|---|---:|' + '---:|' * (len(NAMES) + 2)]
     for l in order:
         for seed, f, d in rs.get(l, []):
@@ -110,7 +112,7 @@ def ablation():
 
 def selection():
     """Schedule selection for vehicles: focal loss, seed 0, evaluated on the valid split."""
-    lines = ['| run | scale | lr | epochs | valid AP, epoch 4 | epoch 8 | epoch 12 | final AP | AP50 | AP75 | wall time |', '|---|' + '---:|' * 10]
+    lines = ['| run | scale | lr | epochs | valid AP, epoch 4 | epoch 8 | epoch 12 | final AP | AP50 | AP75 | training time |', '|---|' + '---:|' * 10]
     for d in sorted(glob.glob(os.path.join(R, 'vehicles-selection', '*'))):
         f = final(d)
         if not f:
@@ -135,7 +137,7 @@ def detectors(folder='detectors-bccd'):
             found.setdefault(m.group(1), {}).setdefault(m.group(2), []).append((int(m.group(3)), f, d))
     if not found:
         return '_No run has finished yet._'
-    lines = ['| detector | loss | seed | AP | AP50 | AP75 | VOC mAP50 | positives P3 / P4 / P5 / P6 / P7 | last-epoch γ P3 / P4 / P5 / P6 / P7 | wall time |',
+    lines = ['| detector | loss | seed | AP | AP50 | AP75 | VOC mAP50 | positives P3 / P4 / P5 / P6 / P7 | last-epoch γ P3 / P4 / P5 / P6 / P7 | training time |',
              '|---|---|---:|---:|---:|---:|---:|---|---|---:|']
     diffs = []
     for model in sorted(found):
