@@ -8,6 +8,8 @@ using Xunit.Abstractions;
 namespace HpfDet.Tests.Training;
 
 /// <summary>End-to-end learning check: a small GFL overfits a few synthetic images.</summary>
+// Its fixture seeds torch's global RNG: run alone, after the parallel tests, so the result is reproducible.
+[Collection(SequentialCollection.Name)]
 public class GflOverfitTests(ITestOutputHelper output)
 {
     [Fact]

@@ -8,6 +8,8 @@ using Xunit.Abstractions;
 namespace HpfDet.Tests.Training;
 
 /// <summary>End-to-end learning check for VFNet: a small VFNet overfits a few synthetic images, with HPF (the varifocal loss takes the same path, given a loss name).</summary>
+// Its fixture seeds torch's global RNG: run alone, after the parallel tests, so the result is reproducible.
+[Collection(SequentialCollection.Name)]
 public class VfnetOverfitTests(ITestOutputHelper output)
 {
     /// <remarks>
