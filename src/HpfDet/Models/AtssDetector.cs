@@ -92,13 +92,22 @@ public sealed class AtssDetector : DenseDetector
     /// The ATSS assigner over the valid anchors only (its per-level top-k counts them), as mmdetection
     /// does; anchors on batch padding are ignored (label -1: no loss), as mmdetection's zero label weights.
     /// </summary>
-    protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid)
+    protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid) =>
+        AssignOverValidAnchors(Assigner, priors, target, valid, NumClasses, PriorAssignment.Ignored);
+
+    /// <summary>
+    /// The ATSS assigner over the valid anchors only (its per-level top-k counts only them), as mmdetection's
+    /// ATSS, GFL and VFNet heads do; anchors outside <paramref name="valid"/> get <paramref name="invalidMatch"/>
+    /// (<see cref="PriorAssignment.Ignored"/> or <see cref="PriorAssignment.Background"/>). Shared by the
+    /// detectors that assign with ATSS.
+    /// </summary>
+    internal static PriorAssignment AssignOverValidAnchors(AtssAssigner assigner, PriorSet priors, DetectionTarget target, Tensor? valid, int numClasses, long invalidMatch)
     {
         // The assigner's gt index is 1-based (0 negative, -1 ignore): one less is FromMatches' convention.
         if (valid is null)
         {
-            using var all = Assigner.Assign(priors.PerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
-            return PriorAssignment.FromMatches(all.AssignedGtIndex.sub(ScalarConstants.One), target, priors.All, NumClasses);
+            using var all = assigner.Assign(priors.PerLevel, target.Boxes, target.Labels, numClasses, target.IsCrowd);
+            return PriorAssignment.FromMatches(all.AssignedGtIndex.sub(ScalarConstants.One), target, priors.All, numClasses);
         }
         var validPerLevel = new List<Tensor>(priors.PerLevel.Count);
         long offset = 0;
@@ -107,11 +116,11 @@ public sealed class AtssDetector : DenseDetector
             validPerLevel.Add(priors.PerLevel[validPerLevel.Count].index_select(0, valid.narrow(0, offset, count).nonzero().squeeze(1)));
             offset += count;
         }
-        using var result = Assigner.Assign(validPerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
-        using var ignored = PriorAssignment.Ignored.ToScalar();
-        var matches = torch.full(priors.All.shape[0], ignored, dtype: ScalarType.Int64, device: valid.device)
+        using var result = assigner.Assign(validPerLevel, target.Boxes, target.Labels, numClasses, target.IsCrowd);
+        using var invalid = invalidMatch.ToScalar();
+        var matches = torch.full(priors.All.shape[0], invalid, dtype: ScalarType.Int64, device: valid.device)
             .index_copy_(0, valid.nonzero().squeeze(1), result.AssignedGtIndex.sub(ScalarConstants.One));
-        return PriorAssignment.FromMatches(matches, target, priors.All, NumClasses);
+        return PriorAssignment.FromMatches(matches, target, priors.All, numClasses);
     }
 
     /// <summary>GIoU ×2 weighted by the centerness targets (normalised by their sum), and centerness BCE (by the positives).</summary>

@@ -107,27 +107,8 @@ public sealed class GflDetector : DenseDetector
     /// The ATSS assigner over the valid anchors only (its per-level top-k counts them), as ATSS does;
     /// anchors on batch padding are ignored (label -1: no loss).
     /// </summary>
-    protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid)
-    {
-        // The assigner's gt index is 1-based (0 negative, -1 ignore): one less is FromMatches' convention.
-        if (valid is null)
-        {
-            using var all = Assigner.Assign(priors.PerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
-            return PriorAssignment.FromMatches(all.AssignedGtIndex.sub(ScalarConstants.One), target, priors.All, NumClasses);
-        }
-        var validPerLevel = new List<Tensor>(priors.PerLevel.Count);
-        long offset = 0;
-        foreach (var count in priors.CountsPerLevel)
-        {
-            validPerLevel.Add(priors.PerLevel[validPerLevel.Count].index_select(0, valid.narrow(0, offset, count).nonzero().squeeze(1)));
-            offset += count;
-        }
-        using var result = Assigner.Assign(validPerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
-        using var ignored = PriorAssignment.Ignored.ToScalar();
-        var matches = torch.full(priors.All.shape[0], ignored, dtype: ScalarType.Int64, device: valid.device)
-            .index_copy_(0, valid.nonzero().squeeze(1), result.AssignedGtIndex.sub(ScalarConstants.One));
-        return PriorAssignment.FromMatches(matches, target, priors.All, NumClasses);
-    }
+    protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid) =>
+        AtssDetector.AssignOverValidAnchors(Assigner, priors, target, valid, NumClasses, PriorAssignment.Ignored);
 
     /// <summary>Each prior's level stride, [K] from anchors [K, 4]: the anchor side is OctaveBaseScale strides.</summary>
     public Tensor PriorStrides(Tensor anchors)

@@ -109,27 +109,8 @@ public sealed class VfnetDetector : DenseDetector
     /// padding are background for the varifocal loss (whose call takes no label weights, so they are
     /// negatives there) and ignored for the other losses (their zero label weights).
     /// </summary>
-    protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid)
-    {
-        // The assigner's gt index is 1-based (0 negative, -1 ignore): one less is FromMatches' convention.
-        if (valid is null)
-        {
-            using var all = Assigner.Assign(priors.PerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
-            return PriorAssignment.FromMatches(all.AssignedGtIndex.sub(ScalarConstants.One), target, priors.All, NumClasses);
-        }
-        var validPerLevel = new List<Tensor>(priors.PerLevel.Count);
-        long offset = 0;
-        foreach (var count in priors.CountsPerLevel)
-        {
-            validPerLevel.Add(priors.PerLevel[validPerLevel.Count].index_select(0, valid.narrow(0, offset, count).nonzero().squeeze(1)));
-            offset += count;
-        }
-        using var result = Assigner.Assign(validPerLevel, target.Boxes, target.Labels, NumClasses, target.IsCrowd);
-        using var padding = (ClassificationLoss is VarifocalLoss ? PriorAssignment.Background : PriorAssignment.Ignored).ToScalar();
-        var matches = torch.full(priors.All.shape[0], padding, dtype: ScalarType.Int64, device: valid.device)
-            .index_copy_(0, valid.nonzero().squeeze(1), result.AssignedGtIndex.sub(ScalarConstants.One));
-        return PriorAssignment.FromMatches(matches, target, priors.All, NumClasses);
-    }
+    protected override PriorAssignment Assign(PriorSet priors, DetectionTarget target, Tensor? valid) =>
+        AtssDetector.AssignOverValidAnchors(Assigner, priors, target, valid, NumClasses, ClassificationLoss is VarifocalLoss ? PriorAssignment.Background : PriorAssignment.Ignored);
 
     /// <summary>
     /// [B·N] IoU of each positive's decoded box with its target, at least <see cref="MinPositiveIoU"/>; 0 elsewhere (no gradient).
