@@ -31,12 +31,29 @@ public static class TestPaths
         return dir;
     }
 
-    /// <summary>A fresh empty temporary folder, deleted by the caller or left for the OS.</summary>
+    static readonly System.Collections.Concurrent.ConcurrentBag<string> TempDirs = [];
+
+    static TestPaths() => AppDomain.CurrentDomain.ProcessExit += (_, _) => DeleteTempDirs();
+
+    /// <summary>
+    /// A fresh empty temporary folder. The caller may delete it; whatever is left is deleted when the test
+    /// process exits (a full run otherwise leaves gigabytes in the temp folder: the fuzz and CLI tests).
+    /// </summary>
     public static string NewTempDir(string prefix = "hpfdet-test")
     {
         var dir = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
+        TempDirs.Add(dir);
         return dir;
+    }
+
+    static void DeleteTempDirs()
+    {
+        foreach (var dir in TempDirs)
+        {
+            try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // best effort at exit
+        }
     }
 
     static string FindRepoRoot()

@@ -8,6 +8,8 @@ using Xunit.Abstractions;
 namespace HpfDet.Tests.Training;
 
 /// <summary>End-to-end learning check for FSAF, seeded through its own generators (model and data loader).</summary>
+// Run alone, after the parallel tests: next to them the result moved (FoveaBox: AP50 0.822 in one CI run, 1.000 in others).
+[Collection(SequentialCollection.Name)]
 public class FsafOverfitTests(ITestOutputHelper output)
 {
     /// <remarks>
