@@ -37,8 +37,7 @@ public sealed record PriorSet(IReadOnlyList<Tensor> PerLevel, Tensor All, long[]
 /// <summary>What a detector's assigner decides for one image, over the N priors of all levels (level order).</summary>
 /// <param name="Labels">[N] int64: the class of positives, C for background, -1 for ignored priors.</param>
 /// <param name="MatchedBoxes">[N, 4]: the matched ground-truth box of positives; finite filler elsewhere.</param>
-/// <param name="LabelWeights">[N] classification weight per prior (null: 1 for every prior that is not ignored).</param>
-public sealed record PriorAssignment(Tensor Labels, Tensor MatchedBoxes, Tensor? LabelWeights = null)
+public sealed record PriorAssignment(Tensor Labels, Tensor MatchedBoxes)
 {
     /// <summary>Index of a background prior in <see cref="FromMatches"/>.</summary>
     public const long Background = -1;
@@ -82,10 +81,9 @@ public sealed record PriorAssignment(Tensor Labels, Tensor MatchedBoxes, Tensor?
 /// <param name="Normalizer">0-dim max(1, positives of the batch).</param>
 /// <param name="ImageSizes">(H, W) of each image's content inside the padded batch.</param>
 /// <param name="BoxValuesPerPrior">Box-regression values per prior.</param>
-/// <param name="LabelWeights">[B, N] classification weights from the assignments, or null when none gave any.</param>
 public sealed record TrainingBatch(
     DenseHeadOutputs Outputs, PriorSet Priors, Tensor Labels, Tensor MatchedBoxes, Tensor Positive, Tensor PositiveF,
-    Tensor PositivesPerImage, Tensor NumPositives, Tensor Normalizer, IReadOnlyList<(int H, int W)> ImageSizes, int BoxValuesPerPrior = 4, Tensor? LabelWeights = null)
+    Tensor PositivesPerImage, Tensor NumPositives, Tensor Normalizer, IReadOnlyList<(int H, int W)> ImageSizes, int BoxValuesPerPrior = 4)
 {
     public long BatchSize => Labels.shape[0];
     public long NumPriors => Labels.shape[1];
@@ -286,12 +284,10 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
         int batchSize = targets.Count;
 
         Tensor labels, matched;                                                         // [B, N], [B, N, 4]
-        Tensor? labelWeights = null;                                                    // [B, N]
         using (torch.no_grad())
         {
             var labelList = new Tensor[batchSize];
             var matchedList = new Tensor[batchSize];
-            var weightList = new Tensor?[batchSize];
             for (int b = 0; b < batchSize; b++)
             {
                 var t = targets[b];
@@ -301,12 +297,9 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
                 var assignment = Assign(priors, onDevice, valid, outputs, b);
                 labelList[b] = assignment.Labels;
                 matchedList[b] = assignment.MatchedBoxes.to(dtype);
-                weightList[b] = assignment.LabelWeights;
             }
             labels = torch.stack(labelList);
             matched = torch.stack(matchedList);
-            if (weightList.Any(w => w is not null))
-                labelWeights = torch.stack(weightList.Select((w, i) => w?.to(dtype) ?? torch.ones(labelList[i].shape[0], dtype: dtype, device: device)).ToArray());
         }
         using var numClasses = c.ToScalar();
         var positive = labels.ge(ScalarConstants.Zero).logical_and(labels.lt(numClasses));
@@ -314,7 +307,7 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
         var perImage = positiveF.sum(1);
         var numPositives = perImage.sum();
         var batch = new TrainingBatch(outputs, priors, labels, matched, positive, positiveF, perImage, numPositives,
-            numPositives.clamp_min(ScalarConstants.OneDouble), imageSizes, BoxValuesPerPrior, labelWeights);
+            numPositives.clamp_min(ScalarConstants.OneDouble), imageSizes, BoxValuesPerPrior);
 
         var terms = new List<LossTerm> { new(DetectionLosses.ClassificationTerm, ClassificationTerm(batch)) };
         terms.AddRange(RegressionLosses(batch));
@@ -347,7 +340,7 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
             levels.Add(new ClassificationLevelInput(
                 batch.Outputs.ClassLogits[l].permute(0, 2, 3, 1).reshape(-1, c),
                 batch.Labels.narrow(1, offset, n).reshape(-1),
-                batch.LabelWeights?.narrow(1, offset, n).reshape(-1),
+                null,
                 soft?.narrow(1, offset, n).reshape(-1),
                 scale?.narrow(1, offset, n).reshape(-1)));
             offset += n;
