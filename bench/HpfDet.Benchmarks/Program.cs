@@ -50,6 +50,12 @@ if (args is ["peer-worker", var peerModel, var pw, var ph, var pb, var pc, var p
     PeerWorker.Run(peerModel, int.Parse(pw), int.Parse(ph), int.Parse(pb), int.Parse(pc), int.Parse(pch));
     return;
 }
+// One speed change at a time, A/B in one process: -- layout-ab CHANGE MODEL W H BATCH ROUNDS (see LayoutAb)
+if (args is ["layout-ab", var change, var abModel, var aw, var ah, var ab, var ar])
+{
+    LayoutAb.Run(change, abModel, int.Parse(aw), int.Parse(ah), int.Parse(ab), int.Parse(ar));
+    return;
+}
 if (args.Length > 0 && args[0] == "loss-ratio")
 {
     LossRatio.Run(args.Length > 1 ? int.Parse(args[1]) : 30);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using HpfDet.Data;
+using HpfDet.Models;
 using HpfDet.Training;
 using HpfDet.Visualization;
 
@@ -18,9 +19,10 @@ public static class DetectCommand
         var model = new Option<string?>("--model") { Description = "ONNX model written by 'hpfdet export' (engine onnx)." };
         var images = new Option<string>("--images") { Description = "An image file or a folder of images.", Required = true };
         var output = new Option<string>("--out") { Description = "Output folder for the drawn PNGs and results.json.", Required = true };
+        var precision = CliOptions.Precision();
         var score = new Option<double>("--score") { Description = "Draw detections with at least this score (results.json keeps all).", DefaultValueFactory = _ => 0.3 };
         var cmd = new Command("detect", "Detect objects in images: PNG files with boxes, class names and scores drawn, plus a COCO results JSON.");
-        foreach (var o in new Option[] { weights, engine, model, images, output, score }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { weights, engine, model, images, output, score, precision }) cmd.Options.Add(o);
         cmd.Validators.Add(r =>
         {
             bool onnx = r.GetValue(engine) == "onnx";
@@ -28,13 +30,15 @@ public static class DetectCommand
             if (onnx && r.GetResult(weights) is not null) r.AddError("--weights is a libtorch checkpoint: with --engine onnx give --model MODEL.onnx instead.");
             if (!onnx && r.GetResult(weights) is null) r.AddError("Give --weights CKPT (or --engine onnx --model MODEL.onnx).");
             if (!onnx && r.GetResult(model) is not null) r.AddError("--model is an ONNX model: add --engine onnx.");
+            if (onnx && r.GetResult(precision) is { Implicit: false }) r.AddError("--precision applies to --engine torch (a checkpoint run with libtorch).");
         });
         cmd.SetAction(parse =>
         {
             int skipped;
             var written = parse.GetValue(engine) == "onnx"
                 ? RunOnnx(parse.GetValue(model)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out skipped)
-                : Run(parse.GetValue(weights)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out skipped);
+                : Run(parse.GetValue(weights)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out skipped,
+                    InferencePrecisionNames.Parse(parse.GetValue(precision)!));
             Console.WriteLine($"wrote {written} images with detections and results.json to {Path.GetFullPath(parse.GetValue(output)!)}" +
                 (skipped > 0 ? $"; skipped {skipped} image(s) that cannot be decoded" : ""));
             return ExitCodes.Success;
@@ -49,10 +53,11 @@ public static class DetectCommand
     /// Returns the number of drawn images; <paramref name="skipped"/> counts the images that cannot be
     /// decoded (empty, truncated, not an image), which are left out of the drawings and of results.json alike.
     /// </summary>
-    public static int Run(string weights, string imagesPath, string outDir, double minScore, out int skipped) =>
+    public static int Run(string weights, string imagesPath, string outDir, double minScore, out int skipped,
+        InferencePrecision precision = InferencePrecision.Float32) =>
         Run(imagesPath, outDir, minScore, out skipped, files =>
         {
-            var (model, config, classNames) = CheckpointModel.Load(weights);
+            var (model, config, classNames) = CheckpointModel.Load(weights, precision);
             return (classNames, dataset =>
             {
                 var loader = new DataLoader(dataset, config.TestTransforms(), config.InputNormalization(), new DataLoaderOptions(1, config.Data.Workers, Shuffle: false));

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using HpfDet.Evaluation;
+using HpfDet.Models;
 
 namespace HpfDet.Cli.Commands;
 
@@ -22,6 +23,7 @@ public static class EvalCommand
         var dataOption = new Option<string?>("--data") { Description = "With --weights or --onnx: dataset path (VOC root, YOLO data.yaml, COCO JSON) or 'synthetic'." };
         var formatOption = new Option<string?>("--format") { Description = "With --weights: voc | coco | yolo | synthetic (default: the checkpoint's)." };
         var splitOption = new Option<string?>("--split") { Description = "With --weights: split to evaluate (default: the run's validation split)." };
+        var precisionOption = CliOptions.Precision();
         var cmd = new Command("eval", "Evaluate detections: COCO AP/AR exactly as pycocotools computes them (except that an annotation with id 0 is matched " +
             "like any other, where pycocotools treats it as unmatched), plus Pascal VOC mAP@0.5. " +
             "Either a results file (--gt, --results) or a checkpoint on a dataset (--weights, --data).");
@@ -30,6 +32,7 @@ public static class EvalCommand
         cmd.Options.Add(dataOption);
         cmd.Options.Add(formatOption);
         cmd.Options.Add(splitOption);
+        cmd.Options.Add(precisionOption);
         cmd.Options.Add(gtOption);
         cmd.Options.Add(resultsOption);
         cmd.Options.Add(jsonOption);
@@ -47,6 +50,8 @@ public static class EvalCommand
                 r.AddError("--gt and --results go together: give both to evaluate a results file.");
             else if (hasGt && hasWeights)
                 r.AddError("Give either --gt/--results (a results file) or --weights (a checkpoint), not both.");
+            else if (r.GetResult(precisionOption) is { Implicit: false } && (hasOnnx || !hasWeights))
+                r.AddError("--precision applies to --weights (a checkpoint run with libtorch).");
             else if (!hasGt && !hasWeights)
                 r.AddError("Nothing to evaluate: give --gt GT.json --results DT.json, --weights CKPT --data PATH, or --onnx MODEL.onnx --data PATH.");
         });
@@ -57,7 +62,7 @@ public static class EvalCommand
                     parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
             if (parse.GetValue(weightsOption) is { } weights)
                 return RunCheckpointEvaluation(weights.FullName, parse.GetValue(dataOption), parse.GetValue(formatOption), parse.GetValue(splitOption),
-                    parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
+                    parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out, InferencePrecisionNames.Parse(parse.GetValue(precisionOption)!));
             var gt = parse.GetValue(gtOption)!;
             var results = parse.GetValue(resultsOption)!;
             return RunFileEvaluation(gt.FullName, results.FullName, parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
@@ -71,9 +76,10 @@ public static class EvalCommand
     /// Throws <see cref="HpfDetException"/> on bad input. Returns the exit code.
     /// </summary>
     /// <summary>The checkpoint form: predicts the split with the checkpoint's model and evaluates it.</summary>
-    public static int RunCheckpointEvaluation(string weights, string? data, string? format, string? split, string? jsonPath, string? plotsDir, TextWriter output)
+    public static int RunCheckpointEvaluation(string weights, string? data, string? format, string? split, string? jsonPath, string? plotsDir, TextWriter output,
+        InferencePrecision precision = InferencePrecision.Float32)
     {
-        var (model, config, classNames) = CheckpointModel.Load(weights);
+        var (model, config, classNames) = CheckpointModel.Load(weights, precision);
         if (data is not null)
         {
             config.Data.Path = data;
@@ -87,7 +93,8 @@ public static class EvalCommand
         var loader = new HpfDet.Data.DataLoader(dataset, config.TestTransforms(), config.InputNormalization(),
             new HpfDet.Data.DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: false));
         var r = HpfDet.Training.DetectionEvaluation.Run(model, dataset, loader);
-        return Report(r, $"Evaluated {dataset.Count} images of '{config.Data.Path}' ({config.Data.ValSplit}) in {r.Seconds:F1} s.", jsonPath, plotsDir, output);
+        return Report(r, $"Evaluated {dataset.Count} images of '{config.Data.Path}' ({config.Data.ValSplit}) in {r.Seconds:F1} s" +
+            (precision == InferencePrecision.Float32 ? "." : $", {InferencePrecisionNames.All[(int)precision]} inference."), jsonPath, plotsDir, output);
     }
 
     /// <summary>

@@ -14,6 +14,28 @@ namespace HpfDet.Models;
 /// <param name="MaxDetections">Detections kept per image.</param>
 public sealed record InferenceOptions(double ScoreThreshold = 0.05, int PreNmsTopK = 1000, double NmsIoU = 0.6, int MaxDetections = 100);
 
+/// <summary>Number format of the convolutions at inference (<see cref="DenseDetector.PrepareForInference"/>).</summary>
+public enum InferencePrecision
+{
+    /// <summary>float32 throughout (the default, and always the format of training).</summary>
+    Float32,
+    /// <summary>bfloat16 weights and activations (CPUs with AVX512-BF16 or AMX run these convolutions natively); decoding and NMS stay float32.</summary>
+    BFloat16,
+}
+
+/// <summary>The names of <see cref="InferencePrecision"/> used by the CLI (--precision) and its help.</summary>
+public static class InferencePrecisionNames
+{
+    public static readonly IReadOnlyList<string> All = ["fp32", "bf16"];
+
+    public static InferencePrecision Parse(string name) => name switch
+    {
+        "fp32" => InferencePrecision.Float32,
+        "bf16" => InferencePrecision.BFloat16,
+        _ => throw new HpfDetException($"Unknown precision '{name}': use one of {string.Join(", ", All)}."),
+    };
+}
+
 /// <summary>How the classification loss is normalised.</summary>
 public enum ClassificationNormalization
 {
@@ -241,8 +263,36 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
 
     // ----- what every detector shares -----
 
-    /// <summary>Raw head outputs for a normalised image batch [B, 3, H, W].</summary>
-    public override DenseHeadOutputs forward(Tensor images) => head.call(neck.call(backbone.call(images)));
+    /// <summary>Raw head outputs for a normalised image batch [B, 3, H, W] (float32, whatever the inference precision).</summary>
+    public override DenseHeadOutputs forward(Tensor images)
+    {
+        if (PreparedPrecision is not { } precision) return head.call(neck.call(backbone.call(images)));
+        using var scope = torch.NewDisposeScope();
+        var input = ChannelsLast.Of(precision == InferencePrecision.BFloat16 ? images.to(ScalarType.BFloat16) : images);
+        var raw = head.call(neck.call(backbone.call(input)));
+        static Tensor[] Float(Tensor[] levels) => levels.Select(t => t.to(ScalarType.Float32).MoveToOuterDisposeScope()).ToArray();
+        return new DenseHeadOutputs(Float(raw.ClassLogits), Float(raw.BoxRegression), raw.Extra.ToDictionary(kv => kv.Key, kv => Float(kv.Value)));
+    }
+
+    /// <summary>The precision <see cref="PrepareForInference"/> set; null while the detector can still train.</summary>
+    public InferencePrecision? PreparedPrecision { get; private set; }
+
+    /// <summary>
+    /// Makes this detector inference-only and faster on CPU: evaluation mode, every convolution weight in
+    /// channels-last layout (oneDNN's preferred one; images are converted alike in <see cref="forward"/>),
+    /// and for <see cref="InferencePrecision.BFloat16"/> every weight in bfloat16. Head outputs stay float32,
+    /// so decoding, thresholds and NMS are unchanged. Training it afterwards is refused: reload the checkpoint.
+    /// </summary>
+    public void PrepareForInference(InferencePrecision precision = InferencePrecision.Float32)
+    {
+        if (PreparedPrecision is not null)
+            throw new InvalidOperationException($"The detector is already prepared for inference ({PreparedPrecision}).");
+        eval();
+        foreach (var p in parameters()) p.requires_grad = false;
+        if (precision == InferencePrecision.BFloat16) this.to(ScalarType.BFloat16);
+        ChannelsLast.Convert(this);
+        PreparedPrecision = precision;
+    }
 
     /// <summary>The priors for the feature sizes of a batch.</summary>
     public PriorSet Priors(IReadOnlyList<(int H, int W)> featureSizes, Device device)
@@ -264,6 +314,8 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     /// <param name="imageSizes">(H, W) of each image's content inside the padded batch; null means the batch size.</param>
     public DetectionLosses ComputeLosses(Tensor images, IReadOnlyList<DetectionTarget> targets, IReadOnlyList<(int H, int W)>? imageSizes = null)
     {
+        if (PreparedPrecision is not null)
+            throw new InvalidOperationException("This detector was prepared for inference (PrepareForInference) and cannot train; load the checkpoint again to train.");
         long batchSize = images.shape[0];
         if (targets.Count != batchSize)
             throw new ArgumentException($"ComputeLosses: {targets.Count} targets for a batch of {batchSize} images.", nameof(targets));

@@ -51,6 +51,15 @@ public class CliEndToEndTests
         using (var e = JsonDocument.Parse(File.ReadAllText(evalJson)))
             Assert.Equal(6, e.RootElement.GetProperty("per_category").GetArrayLength());
 
+        // The same in bfloat16 (the inference-only preparation); --precision belongs to libtorch checkpoints only.
+        var evalBf16 = Path.Combine(root, "eval-bf16.json");
+        Assert.Equal(0, Run(["eval", "--weights", Path.Combine(runDir, "checkpoints", "last.ckpt"), "--data", "synthetic", "--precision", "bf16", "--json", evalBf16]));
+        using (var e = JsonDocument.Parse(File.ReadAllText(evalBf16)))
+            Assert.Equal(6, e.RootElement.GetProperty("per_category").GetArrayLength());
+        var (precisionCode, precisionError) = RunCapturingErrors(["eval", "--onnx", Path.Combine(root, "none.onnx"), "--data", "synthetic", "--precision", "bf16"]);
+        Assert.NotEqual(0, precisionCode);
+        Assert.Contains("--precision", precisionError);
+
         // Detect on a folder of generated images.
         var images = Path.Combine(root, "images");
         HpfDet.Data.SyntheticShapesDataset.Generate(images, new HpfDet.Data.SyntheticShapesOptions(Count: 2, ImageSize: 64));

@@ -15,7 +15,11 @@ namespace HpfDet.Tests.Training;
 [Collection(SequentialCollection.Name)]
 public class YolofOverfitTests(ITestOutputHelper output)
 {
-    [Theory(Skip = "YOLOF does not overfit yet: run alone, 120 iterations give AP50 0.783 / AP 0.738 with HPF (0.800 / 0.657 with focal loss); AP close to AP50 suggests whole objects are never matched. To investigate (issue 12).")]
+    [Theory(Skip = "YOLOF does not overfit yet: 120 iterations give AP50 0.78 (AP 0.74) with HPF. Diagnosed (issue 12): matching is not the cause " +
+        "(every object of the fixture has positives; seeds without shared priors also fail, 0.54-0.70); on some images the positives' " +
+        "boxes run away early (centre shift at the 32-px clamp, width at the e^4.135 clamp, boxes up to 2000 px) and GIoU then gives " +
+        "them almost no gradient (a box that contains the gt has no centre gradient). Straight-through clamps, a 60-iteration warm-up " +
+        "and lr 0.005 did not help. Next: grad-norm logging per branch, a smaller regression lr, or L1 on deltas for the first iterations.")]
     [InlineData("hpf")]
     public void SmallYolofOverfitsAFewSyntheticImagesToAp50AboveNinetyPercent(string lossName)
     {

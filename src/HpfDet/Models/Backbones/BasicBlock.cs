@@ -53,7 +53,7 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IResNetBlock
         using var scope = NewDisposeScope();
         var x = nn.functional.relu(bn1.forward(conv1.forward(input)));
         x = bn2.forward(conv2.forward(x));
-        var identity = downsample is null ? input : downsample.forward(input);
+        var identity = downsample is null ? input : downsampleNorm!.forward(ShortcutConvolution.Forward(downsampleConv!, input));
         return nn.functional.relu(x.add_(identity, ScalarConstants.One)).MoveToOuterDisposeScope();
     }
 }

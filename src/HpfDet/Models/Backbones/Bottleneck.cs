@@ -58,7 +58,7 @@ internal sealed class Bottleneck : nn.Module<Tensor, Tensor>, IResNetBlock
         var x = nn.functional.relu(bn1.forward(conv1.forward(input)));
         x = nn.functional.relu(bn2.forward(conv2.forward(x)));
         x = bn3.forward(conv3.forward(x));
-        var identity = downsample is null ? input : downsample.forward(input);
+        var identity = downsample is null ? input : downsampleNorm!.forward(ShortcutConvolution.Forward(downsampleConv!, input));
         return nn.functional.relu(x.add_(identity, ScalarConstants.One)).MoveToOuterDisposeScope();
     }
 }

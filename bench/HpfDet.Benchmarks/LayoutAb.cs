@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using System.Globalization;
+using HpfDet.Losses;
+using HpfDet.Models;
+using HpfDet.Models.Backbones;
+using HpfDet.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Benchmarks;
+
+/// <summary>
+/// A/B of one speed change at a time on the peer benchmark's configuration (ResNet-18, stem and layer1
+/// frozen, 256-channel FPN and head, 80 classes): two identical detectors in one process, A the default and
+/// B with the change, timed alternately (A B A B) so load from elsewhere hits both alike; medians and
+/// their ratio. Before timing, one step of each on the same weights and images checks that the change
+/// keeps the losses and gradients (the largest difference is printed).
+/// Run: dotnet run -c Release --project bench/HpfDet.Benchmarks -- layout-ab CHANGE MODEL W H BATCH ROUNDS
+/// with CHANGE one of: channels-last (training and inference), inference-fp32, inference-bf16 (PrepareForInference).
+/// </summary>
+public static class LayoutAb
+{
+    public static void Run(string change, string modelName, int width, int height, int batch, int rounds)
+    {
+        HpfDet.NativeMemory.TuneAllocatorForTensors();
+        var (a, optA) = Build(modelName, batch);
+        var (b, optB) = Build(modelName, batch);
+        var images = torch.randn(batch, 3, height, width, generator: new Generator(1));
+        using var boxScale = (width / 512f).ToScalar();
+        var targets = Enumerable.Range(0, batch).Select(_ => new DetectionTarget(
+            torch.tensor(new float[] { 30, 40, 200, 220, 250, 60, 330, 150, 100, 100, 140, 130 }).reshape(3, 4).mul(boxScale),
+            torch.tensor(new long[] { 1, 5, 17 }))).ToArray();
+        var imagesB = images;
+        switch (change)
+        {
+            case "channels-last":
+                ChannelsLast.Convert(b);
+                imagesB = ChannelsLast.Of(images);
+                break;
+            case "inference-fp32":
+            case "inference-bf16":
+                // Inference only: B prepared (channels-last, and bfloat16 for inference-bf16), full Predict of one image.
+                b.PrepareForInference(change == "inference-bf16" ? InferencePrecision.BFloat16 : InferencePrecision.Float32);
+                InferenceOnly(a, b, images, rounds);
+                return;
+            default: throw new ArgumentException($"Unknown change '{change}'.");
+        }
+        Compare(a, b, images, imagesB, targets);
+        var ta = new List<double>();
+        var tb = new List<double>();
+        var ia = new List<double>();
+        var ib = new List<double>();
+        for (int r = 0; r < rounds + 2; r++)
+        {
+            double x = Step(a, optA, images, targets), y = Step(b, optB, imagesB, targets);
+            double u = Infer(a, images), v = Infer(b, imagesB);
+            if (r < 2) continue;   // warm-up
+            ta.Add(x); tb.Add(y); ia.Add(u); ib.Add(v);
+        }
+        Console.WriteLine($"{modelName} {width}x{height} batch {batch}, {rounds} rounds, change {change}");
+        Console.WriteLine($"train step: A {Median(ta):F0} ms, B {Median(tb):F0} ms, B/A {Median(tb) / Median(ta):F3}");
+        Console.WriteLine($"inference (1 image): A {Median(ia):F0} ms, B {Median(ib):F0} ms, B/A {Median(ib) / Median(ia):F3}");
+    }
+
+    /// <summary>Predict on one image, A and B alternately; prints the largest class-logit difference and the medians.</summary>
+    static void InferenceOnly(DenseDetector a, DenseDetector b, Tensor images, int rounds)
+    {
+        a.eval();
+        using (var check = torch.NewDisposeScope())
+        using (var _ = torch.no_grad())
+        {
+            var oa = a.forward(images.narrow(0, 0, 1));
+            var ob = b.forward(images.narrow(0, 0, 1));
+            double diff = 0, max = 0;
+            for (int l = 0; l < oa.NumLevels; l++)
+            {
+                diff = Math.Max(diff, (oa.ClassLogits[l] - ob.ClassLogits[l]).abs().max().item<float>());
+                max = Math.Max(max, oa.ClassLogits[l].abs().max().item<float>());
+            }
+            Console.WriteLine($"check: largest class-logit |A-B| {diff:E2} (largest logit {max:E2})");
+        }
+        var ta = new List<double>();
+        var tb = new List<double>();
+        for (int r = 0; r < rounds + 2; r++)
+        {
+            double x = Infer(a, images), y = Infer(b, images);
+            if (r < 2) continue;
+            ta.Add(x); tb.Add(y);
+        }
+        Console.WriteLine($"inference (1 image): A {Median(ta):F0} ms, B {Median(tb):F0} ms, B/A {Median(tb) / Median(ta):F3}");
+    }
+
+    static (DenseDetector Model, SgdMomentum Optimizer) Build(string modelName, int batch)
+    {
+        torch.manual_seed(0);
+        var (family, depth) = DetectorRegistry.Parse(modelName);
+        var backbone = new ResNet(new ResNetOptions(depth, FrozenStages: 1, NormEval: true));
+        var model = family.Build(new DetectorBuildOptions(80, backbone, new SigmoidFocalLoss(), FpnChannels: 256, HeadChannels: 256, HeadConvs: 4));
+        return (model, new SgdMomentum(model.named_parameters(), 0.9, 1e-4));
+    }
+
+    static void Compare(DenseDetector a, DenseDetector b, Tensor imagesA, Tensor imagesB, DetectionTarget[] targets)
+    {
+        a.train(); b.train();
+        using var scope = torch.NewDisposeScope();
+        var la = a.ComputeLosses(imagesA, targets);
+        var lb = b.ComputeLosses(imagesB, targets);
+        la.Total.backward();
+        lb.Total.backward();
+        double lossDiff = Math.Abs(la.Total.item<float>() - lb.Total.item<float>());
+        double gradDiff = 0, gradMax = 0;
+        var gb = b.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var relative = new List<(string Name, double Relative)>();
+        foreach (var (name, p) in a.named_parameters())
+        {
+            if (p.grad is not { } g) continue;
+            var other = gb[name].grad!;
+            double d = (g - other).abs().max().item<float>(), m = g.abs().max().item<float>();
+            gradDiff = Math.Max(gradDiff, d);
+            gradMax = Math.Max(gradMax, m);
+            relative.Add((name, d / Math.Max(m, 1e-12)));
+        }
+        Console.WriteLine($"check: loss A {la.Total.item<float>():F6}, |A-B| {lossDiff:E2}; largest gradient |A-B| {gradDiff:E2} (largest gradient {gradMax:E2})");
+        Console.WriteLine("largest relative gradient differences (max|A-B| / max|A| per parameter): " +
+            string.Join(", ", relative.OrderByDescending(r => r.Relative).Take(4).Select(r => $"{r.Name} {r.Relative:E1}")));
+        foreach (var p in a.parameters()) p.grad?.zero_();
+        foreach (var p in b.parameters()) p.grad?.zero_();
+    }
+
+    static double Step(DenseDetector model, SgdMomentum optimizer, Tensor images, DetectionTarget[] targets)
+    {
+        var sw = Stopwatch.StartNew();
+        using var scope = torch.NewDisposeScope();
+        model.train();
+        var losses = model.ComputeLosses(images, targets);
+        optimizer.ZeroGrad();
+        losses.Total.backward();
+        optimizer.Step(0.001);
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    static double Infer(DenseDetector model, Tensor images)
+    {
+        var sw = Stopwatch.StartNew();
+        using var scope = torch.NewDisposeScope();
+        model.eval();
+        model.Predict(images.narrow(0, 0, 1));
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    static double Median(List<double> xs)
+    {
+        var s = xs.OrderBy(x => x).ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+}

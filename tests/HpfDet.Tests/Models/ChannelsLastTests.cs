@@ -1,0 +1,72 @@
+using HpfDet.Models;
+using HpfDet.Models.Backbones;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpfDet.Tests.Models;
+
+public class ChannelsLastTests
+{
+    [Fact]
+    public void OfKeepsShapeAndValuesAndGivesNhwcStrides()
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = torch.arange(2 * 3 * 4 * 5, dtype: ScalarType.Float32).reshape(2, 3, 4, 5);
+        var cl = ChannelsLast.Of(x);
+        Assert.Equal(new long[] { 2, 3, 4, 5 }, cl.shape);
+        // NHWC-dense strides of [2, 3, 4, 5]: N 4·5·3 = 60, C 1, H 5·3 = 15, W 3.
+        Assert.Equal(new long[] { 60, 1, 15, 3 }, cl.stride());
+        Assert.True(ChannelsLast.Is(cl));
+        Assert.False(ChannelsLast.Is(x));
+        Assert.Equal(x.data<float>().ToArray(), cl.contiguous().data<float>().ToArray());
+    }
+
+    [Fact]
+    public void AConvertedConvolutionGivesTheSameOutputAndGradients()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(3);
+        var conv = nn.Conv2d(8, 16, 3, padding: 1);
+        var x = torch.randn(2, 8, 9, 7);
+        var w = torch.randn(2, 16, 9, 7);
+        var reference = conv.call(x);
+        reference.mul(w).sum().backward();
+        var referenceGrad = conv.weight!.grad!.clone();
+        conv.weight.grad!.zero_();
+
+        ChannelsLast.Convert(conv);
+        Assert.True(ChannelsLast.Is(conv.weight!));
+        var xl = ChannelsLast.Of(x);
+        var output = conv.call(xl);
+        output.mul(w).sum().backward();
+        Assert.True(output.allclose(reference, rtol: 1e-4, atol: 1e-5), "channels-last output differs");
+        Assert.True(conv.weight.grad!.allclose(referenceGrad, rtol: 1e-4, atol: 1e-4), "channels-last weight gradient differs");
+    }
+
+    [Theory]
+    [InlineData(ResNetDepth.R18)]
+    [InlineData(ResNetDepth.R50)]
+    public void AChannelsLastResNetGivesTheSameFeatures(ResNetDepth depth)
+    {
+        // 96×128 input: the last stage's 1×1 stride-2 shortcut sees 6×8, a shape where libtorch's own
+        // channels-last 1×1 stride-2 convolution is wrong (see ShortcutConvolution).
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        torch.manual_seed(5);
+        var reference = new ResNet(new ResNetOptions(depth, BlocksPerStage: [1, 1, 1, 1]));
+        reference.eval();
+        var x = torch.randn(2, 3, 96, 128);
+        var expected = reference.call(x);
+        ChannelsLast.Convert(reference);
+        var actual = reference.call(ChannelsLast.Of(x));
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double diff = (actual[i] - expected[i]).abs().max().item<float>(), range = expected[i].abs().max().item<float>();
+            Assert.True(diff <= 1e-4 * Math.Max(1, range), $"stage output {i}: channels-last differs by {diff} (range {range})");
+        }
+    }
+
+    [Fact]
+    public void OfRefusesTensorsThatAreNotFourDimensional() =>
+        Assert.Throws<ArgumentException>(() => ChannelsLast.Of(torch.zeros(3, 4)));
+}
