@@ -16,6 +16,7 @@ namespace HpfDet.Benchmarks;
 /// predictions; the reply is the N times in milliseconds, space-separated; "rss" → peak resident MiB;
 /// "quit" ends. The first line written is "ready".
 /// Run: dotnet run -c Release --project bench/HpfDet.Benchmarks -- peer-worker MODEL WIDTH HEIGHT BATCH CLASSES CHANNELS
+/// (MODEL@bf16: inference only, prepared in bfloat16; "train" is refused).
 /// </summary>
 public static class PeerWorker
 {
@@ -23,11 +24,15 @@ public static class PeerWorker
     {
         HpfDet.NativeMemory.TuneAllocatorForTensors();
         torch.manual_seed(0);
-        var (family, depth) = DetectorRegistry.Parse(modelName);
+        // "atss-r18@bf16": inference only, prepared in bfloat16 (DenseDetector.PrepareForInference).
+        var nameAndPrecision = modelName.Split('@');
+        InferencePrecision? precision = nameAndPrecision.Length > 1 ? InferencePrecisionNames.Parse(nameAndPrecision[1]) : null;
+        var (family, depth) = DetectorRegistry.Parse(nameAndPrecision[0]);
         // Stem and first stage frozen, BatchNorm frozen: torchvision's trainable_layers=3 with FrozenBatchNorm2d.
         var backbone = new ResNet(new ResNetOptions(depth, FrozenStages: 1, NormEval: true));
         var model = family.Build(new DetectorBuildOptions(classes, backbone, new SigmoidFocalLoss(), FpnChannels: channels, HeadChannels: channels, HeadConvs: 4));
         var optimizer = new SgdMomentum(model.named_parameters(), 0.9, 1e-4);
+        if (precision is { } p) model.PrepareForInference(p);
         var images = torch.randn(batch, 3, height, width);
         // The same three boxes per image as the Python side (x1, y1, x2, y2 at 512×384, scaled).
         using var boxScale = (width / 512f).ToScalar();

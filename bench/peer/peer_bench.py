@@ -107,7 +107,8 @@ def main():
     ap.add_argument('--warmup', type=int, default=2)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--modes', default='train,infer')
-    ap.add_argument('--ours', default='atss-r18,fcos-r18,retinanet-r18')
+    ap.add_argument('--ours', default='atss-r18,fcos-r18,retinanet-r18',
+                    help='HpfDet models; NAME@bf16 is the bfloat16 inference preparation (timed in infer mode only)')
     args = ap.parse_args()
     width, height = map(int, args.size.lower().split('x'))
     torch.set_num_threads(args.threads)
@@ -126,14 +127,19 @@ def main():
         for r in range(args.warmup + args.rounds):
             order = everyone[r % len(everyone):] + everyone[:r % len(everyone)]
             for d in order:
+                if mode == 'train' and '@' in d.name:
+                    continue
                 t = d.train() if mode == 'train' else d.infer()
                 if r >= args.warmup:
                     times[d.name].append(t)
+        times = {k: v for k, v in times.items() if v}
         med = {k: st.median(v) for k, v in times.items()}
         print(f'\n{mode} ({"one step, batch %d" % args.batch if mode == "train" else "one image"}): median ms [min-max]')
         for k, v in times.items():
             print(f'  {k:26s} {med[k]:8.1f}  [{min(v):.1f}-{max(v):.1f}]')
         for m, peer in against.items():
+            if ours[m].name not in med:
+                continue
             print(f'  ratio HpfDet {m} / {peer.name}: {med[ours[m].name] / med[peer.name]:.2f}')
     for o in ours.values():
         print(f'peak RSS {o.name}: {o.ask("rss")[0]} MiB')
