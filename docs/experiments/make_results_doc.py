@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Assembles docs/results.md from the run folders under results/ (tables only; the text around them is
-in docs/experiments/results_template.md). Run from the repository root: python3 docs/experiments/make_results_doc.py"""
+in docs/experiments/results_template.md). Means, standard deviations, per-level shares, γ and training
+times of a comparison come from the summary.json that `hpfdet compare` writes beside its report (one
+implementation of them, in C#); this script only lays them out. Run from the repository root:
+python3 docs/experiments/make_results_doc.py"""
 import glob, json, os, re, shutil, statistics as st
 
 ROOT = os.getcwd()
@@ -23,13 +26,20 @@ def runs_of(ds):
     return out
 
 
-def fmt(vals):
-    vals = [v for v in vals if v is not None and v >= 0]
-    if not vals:
+def summary(ds):
+    """The summary.json of a comparison folder: groups (mean, std, per class, positive shares, γ) and runs."""
+    p = os.path.join(R, ds, 'summary.json')
+    if not os.path.exists(p):
+        raise SystemExit(f'{p} is missing: rerun its hpfdet compare command (docs/experiments/run-all.sh); finished runs are kept.')
+    return json.load(open(p))
+
+
+def ms(group, name, n=None):
+    """mean ± std of a statistic of a summary group, as the reports write it ('–' where undefined)."""
+    m, s = group['mean'][name], group['std'][name]
+    if m is None:
         return '–'
-    if len(vals) == 1:
-        return f'{vals[0]:.3f}'
-    return f'{st.mean(vals):.3f} ± {st.stdev(vals):.3f}'
+    return f'{m:.3f}' if s is None or len(group['seeds']) < 2 else f'{m:.3f} ± {s:.3f}'
 
 
 def minutes(d):
@@ -40,30 +50,33 @@ def minutes(d):
 
 
 def table(ds, order):
-    rs = runs_of(ds)
+    sm = summary(ds)
+    groups = {g['name']: g for g in sm['groups']}
     lines = ['| loss | runs | ' + ' | '.join(NAMES) + ' | VOC mAP50 |', '|---|---:|' + '---:|' * (len(NAMES) + 1)]
     for l in order:
-        if l not in rs:
-            continue
-        runs = rs[l]
-        cells = [fmt([f['stats'][i] for _, f, _ in runs]) for i in range(6)]
-        lines.append(f'| {l} | {len(runs)} | ' + ' | '.join(cells) + f" | {fmt([f.get('voc_map50', -1) for _, f, _ in runs])} |")
+        if l in groups:
+            g = groups[l]
+            lines.append(f"| {l} | {len(g['seeds'])} | " + ' | '.join(ms(g, n) for n in NAMES) + f" | {ms(g, 'VOC mAP50')} |")
     lines += ['', 'Every run (no selection):', '', '| loss | seed | ' + ' | '.join(NAMES) + ' | VOC mAP50 | training time |',
               '|---|---:|' + '---:|' * (len(NAMES) + 2)]
     for l in order:
-        for seed, f, d in rs.get(l, []):
-            lines.append(f'| {l} | {seed} | ' + ' | '.join(f'{v:.3f}' if v >= 0 else '–' for v in f['stats'][:6])
-                         + f" | {f.get('voc_map50', -1):.3f} | {minutes(d):.1f} min |")
-    return '\n'.join(lines), rs
+        for r in (r for r in sm['runs'] if r['group'] == l):
+            minutes = f"{r['training_minutes']:.1f} min" if r['training_minutes'] is not None else '–'
+            lines.append(f"| {l} | {r['seed']} | " + ' | '.join(f'{v:.3f}' if v is not None and v >= 0 else '–' for v in r['stats'][:6])
+                         + f" | {r['voc_map50']:.3f} | {minutes} |")
+    return '\n'.join(lines), groups
 
 
-def perclass(rs, order):
-    first = next(iter(rs.values()))[0][1]
-    cats = [c['name'] for c in first['per_category']]
-    present = [l for l in order if l in rs]
+def perclass(groups, order):
+    present = [l for l in order if l in groups]
+    cats = list(groups[present[0]]['per_class'])
     lines = ['| class | ' + ' | '.join(present) + ' |', '|---|' + '---:|' * len(present)]
-    for ci, c in enumerate(cats):
-        lines.append(f'| {c} | ' + ' | '.join(fmt([f['per_category'][ci]['stats'][0] for _, f, _ in rs[l]]) for l in present) + ' |')
+    for c in cats:
+        cells = []
+        for l in present:
+            v = groups[l]['per_class'][c]
+            cells.append('–' if v['mean'] is None else f"{v['mean']:.3f}" if v['std'] is None else f"{v['mean']:.3f} ± {v['std']:.3f}")
+        lines.append(f'| {c} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -71,21 +84,14 @@ def iterations(d):
     return [j for j in (json.loads(line) for line in open(os.path.join(d, 'log.jsonl'))) if j.get('type') == 'iter']
 
 
-def level_table(ds, order):
+def level_table(groups, order):
     lines = ['| loss | share P3 | P4 | P5 | P6 | P7 | last-epoch γ P3 | P4 | P5 | P6 | P7 |', '|---|' + '---:|' * 10]
-    for loss, runs in sorted(runs_of(ds).items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
-        if loss not in order:
+    for loss in order:
+        g = groups.get(loss)
+        if not g or 'positive_share' not in g or 'gamma_last_epoch' not in g:
             continue
-        shares, gammas = [], []
-        for _, _, d in runs:
-            recs = iterations(d)
-            tot = [sum(j['positives'][l] for j in recs) for l in range(5)]
-            shares.append([t / sum(tot) for t in tot])
-            last = max(j['epoch'] for j in recs)
-            gammas.append([st.mean(j['gamma'][l] for j in recs if j['epoch'] == last) for l in range(5)])
-        sh = [st.mean(s[l] for s in shares) for l in range(5)]
-        g = [st.mean(x[l] for x in gammas) for l in range(5)]
-        lines.append(f'| {loss} | ' + ' | '.join(f'{v:.3f}' for v in sh) + ' | ' + ' | '.join(f'{v:.2f}' for v in g) + ' |')
+        lines.append(f'| {loss} | ' + ' | '.join(f'{v:.3f}' for v in g['positive_share'][:5]) + ' | '
+                     + ' | '.join(f'{v:.2f}' for v in g['gamma_last_epoch'][:5]) + ' |')
     return '\n'.join(lines)
 
 
@@ -129,53 +135,50 @@ def selection():
 
 def detectors(folder='detectors-bccd'):
     """Detector x loss table (one seed): final COCO numbers, VOC mAP50, positive share and last-epoch γ per level."""
-    found = {}
-    for d in sorted(glob.glob(os.path.join(R, folder, '*-seed*'))):
-        m = re.match(r'(.+)-(\w+)-seed(\d+)$', os.path.basename(d))
-        f = final(d)
-        if m and f and os.path.exists(os.path.join(d, 'completed')):
-            found.setdefault(m.group(1), {}).setdefault(m.group(2), []).append((int(m.group(3)), f, d))
-    if not found:
+    if not os.path.exists(os.path.join(R, folder, 'summary.json')):
         return '_No run has finished yet._'
+    sm = summary(folder)
+    groups = {g['name']: g for g in sm['groups']}
+    found = {}
+    for r in sm['runs']:
+        model, loss = r['group'].split(' ')
+        found.setdefault(model, {}).setdefault(loss, []).append(r)
     lines = ['| detector | loss | seed | AP | AP50 | AP75 | VOC mAP50 | positives P3 / P4 / P5 / P6 / P7 | last-epoch γ P3 / P4 / P5 / P6 / P7 | training time |',
              '|---|---|---:|---:|---:|---:|---:|---|---|---:|']
     diffs = []
     for model in sorted(found):
         for loss in sorted(found[model], key=lambda l: (l != 'hpf', l), reverse=True):
-            for seed, f, d in found[model][loss]:
-                recs = iterations(d)
-                levels = len(recs[0]['positives'])
-                tot = [sum(j['positives'][l] or 0 for j in recs) for l in range(levels)]
-                share = ' / '.join(f'{t / max(1, sum(tot)):.3f}' for t in tot)
-                last = max(j['epoch'] for j in recs)
-                g = ' / '.join(f"{st.mean(j['gamma'][l] for j in recs if j['epoch'] == last):.2f}" for l in range(levels)) if loss == 'hpf' else '–'
-                lines.append(f'| {model} | {loss} | {seed} | ' + ' | '.join(f'{v:.3f}' for v in f['stats'][:3])
-                             + f" | {f.get('voc_map50', -1):.3f} | {share} | {g} | {minutes(d):.1f} min |")
-        runs = found[model]
-        native = next((l for l in runs if l != 'hpf'), None)
-        if native and 'hpf' in runs:
-            diffs.append(f"{model}: HPF − {native} {st.mean(f['stats'][0] for _, f, _ in runs['hpf']) - st.mean(f['stats'][0] for _, f, _ in runs[native]):+.3f} AP")
+            g = groups[f'{model} {loss}']
+            share = ' / '.join(f'{v:.3f}' for v in g.get('positive_share', []))
+            gam = ' / '.join(f'{v:.2f}' for v in g.get('gamma_last_epoch', [])) if loss == 'hpf' else '–'
+            for r in found[model][loss]:
+                minutes = f"{r['training_minutes']:.1f} min" if r['training_minutes'] is not None else '–'
+                lines.append(f"| {model} | {loss} | {r['seed']} | " + ' | '.join(f'{v:.3f}' for v in r['stats'][:3])
+                             + f" | {r['voc_map50']:.3f} | {share} | {gam} | {minutes} |")
+        native = next((l for l in found[model] if l != 'hpf'), None)
+        if native and 'hpf' in found[model]:
+            diffs.append(f"{model}: HPF − {native} {groups[f'{model} hpf']['mean']['AP'] - groups[f'{model} {native}']['mean']['AP']:+.3f} AP")
     return '\n'.join(lines) + ('\n\n' + '; '.join(diffs) + '.' if diffs else '')
 
 
-def delta(rs):
-    if 'fl' not in rs or 'hpf' not in rs or len(rs['fl']) < 2 or len(rs['hpf']) < 2:
+def delta(groups):
+    fl, hpf = groups.get('fl'), groups.get('hpf')
+    if not fl or not hpf or len(fl['seeds']) < 2 or len(hpf['seeds']) < 2:
         return 'not available yet'
-    a = [f['stats'][0] for _, f, _ in rs['fl']]
-    b = [f['stats'][0] for _, f, _ in rs['hpf']]
-    return (f'{st.mean(b) - st.mean(a):+.3f} AP (focal loss {st.mean(a):.3f} ± {st.stdev(a):.3f}, '
-            f'HPF {st.mean(b):.3f} ± {st.stdev(b):.3f}; {len(a)} and {len(b)} seeds)')
+    a, b = fl['mean']['AP'], hpf['mean']['AP']
+    return (f"{b - a:+.3f} AP (focal loss {a:.3f} ± {fl['std']['AP']:.3f}, "
+            f"HPF {b:.3f} ± {hpf['std']['AP']:.3f}; {len(fl['seeds'])} and {len(hpf['seeds'])} seeds)")
 
 
 def main():
     doc = open(os.path.join(ROOT, 'docs', 'experiments', 'results_template.md')).read()
     for key, ds, order in [('BCCD', 'bccd', ['fl', 'hpf', 'qfl', 'vfl']), ('VEH', 'vehicles', ['fl', 'hpf']),
                            ('VEH1', 'vehicles-lr0.01', ['fl', 'hpf'])]:
-        t, rs = table(ds, order)
-        doc = doc.replace('{{%s_TABLE}}' % key, t if rs else '_No run has finished yet._')
-        doc = doc.replace('{{%s_PERCLASS}}' % key, perclass(rs, order) if rs else '')
-        doc = doc.replace('{{%s_LEVELS}}' % key, level_table(ds, ['fl', 'hpf']) if rs else '')
-        doc = doc.replace('{{%s_DELTA}}' % key, delta(rs))
+        t, groups = table(ds, order)
+        doc = doc.replace('{{%s_TABLE}}' % key, t if groups else '_No run has finished yet._')
+        doc = doc.replace('{{%s_PERCLASS}}' % key, perclass(groups, order) if groups else '')
+        doc = doc.replace('{{%s_LEVELS}}' % key, level_table(groups, ['fl', 'hpf']) if groups else '')
+        doc = doc.replace('{{%s_DELTA}}' % key, delta(groups))
     doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors())
     open(os.path.join(ROOT, 'docs', 'results.md'), 'w').write(doc)
     os.makedirs(os.path.join(ROOT, 'docs', 'images', 'results'), exist_ok=True)

@@ -17,7 +17,8 @@ public sealed record CompareRun(string Loss, int Seed, string RunDir, double[] S
 /// The report of <c>hpfdet compare</c>: report.md with every run, mean ± sample standard deviation
 /// (over seeds, n - 1) per loss and per class, AP after each evaluated epoch, the paired differences
 /// between losses that share seeds, and the charts ap_by_loss.png, ap_by_epoch.png, loss_curves.png,
-/// gamma_trajectories.png and positive_proportions.png. Tables and figures only, no commentary.
+/// gamma_trajectories.png and positive_proportions.png, and the same numbers as summary.json for tools.
+/// Tables and figures only, no commentary.
 /// </summary>
 public static class CompareReport
 {
@@ -85,6 +86,7 @@ public static class CompareReport
 
         var reportPath = Path.Combine(outDir, "report.md");
         File.WriteAllText(reportPath, md.ToString());
+        WriteSummaryJson(Path.Combine(outDir, "summary.json"), title, losses, byLoss, logs);
         return reportPath;
     }
 
@@ -378,6 +380,16 @@ public static class CompareReport
         md.AppendLine("## γ per level over the last epoch (mean over iterations, then over seeds)").AppendLine();
         md.AppendLine("| loss | " + string.Join(" | ", names) + " |");
         md.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---:|", levels)));
+        foreach (var (loss, gamma) in LastEpochGamma(losses, byLoss, logs, levels))
+            md.AppendLine($"| {loss} | " + string.Join(" | ", gamma.Select(F)) + " |");
+        md.AppendLine();
+    }
+
+    /// <summary>Per loss with logs: γ per level over the last epoch, the mean over its iterations, then over seeds.</summary>
+    static List<(string Loss, double[] Gamma)> LastEpochGamma(IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss,
+        Dictionary<CompareRun, List<IterationLog>> logs, int levels)
+    {
+        var result = new List<(string, double[])>();
         foreach (var loss in losses)
         {
             var perRun = new List<double[]>();
@@ -389,10 +401,103 @@ public static class CompareReport
                 if (last.Count == 0) continue;
                 perRun.Add(Enumerable.Range(0, levels).Select(l => last.Where(it => l < it.Gamma.Length && double.IsFinite(it.Gamma[l])).Select(it => it.Gamma[l]).DefaultIfEmpty(double.NaN).Average()).ToArray());
             }
-            if (perRun.Count == 0) continue;
-            md.AppendLine($"| {loss} | " + string.Join(" | ", Enumerable.Range(0, levels).Select(l => F(perRun.Average(r => r[l])))) + " |");
+            if (perRun.Count > 0) result.Add((loss, Enumerable.Range(0, levels).Select(l => perRun.Average(r => r[l])).ToArray()));
         }
-        md.AppendLine();
+        return result;
+    }
+
+    /// <summary>
+    /// Training time of a run in minutes from its log: Σ over iterations of batch / logged images per second
+    /// (evaluation not included; file times cannot serve, a checkout gives every file the same time). Null
+    /// without a log or the run's config.yaml.
+    /// </summary>
+    internal static double? TrainingMinutes(CompareRun run, Dictionary<CompareRun, List<IterationLog>> logs)
+    {
+        var config = Path.Combine(run.RunDir, "config.yaml");
+        if (!logs.TryGetValue(run, out var iterations) || iterations.Count == 0 || !File.Exists(config)) return null;
+        int batch = RunConfig.Load(config).Train.Batch;
+        return iterations.Where(it => it.ImagesPerSecond > 0).Sum(it => batch / it.ImagesPerSecond) / 60;
+    }
+
+    /// <summary>
+    /// summary.json: the report's numbers for tools (docs/experiments/make_results_doc.py reads it rather than
+    /// recomputing): per group the seeds, mean and sample std of every statistic and per class, the positive
+    /// shares and last-epoch γ per level, and per run its statistics and training minutes.
+    /// </summary>
+    static void WriteSummaryJson(string path, string title, IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss,
+        Dictionary<CompareRun, List<IterationLog>> logs)
+    {
+        var (shares, levels) = PositiveShares(losses, byLoss, logs);
+        var gammas = LastEpochGamma(losses, byLoss, logs, levels).ToDictionary(g => g.Loss, g => g.Gamma, StringComparer.Ordinal);
+        var statNames = StatNames.Append("VOC mAP50").ToArray();
+        static void Number(System.Text.Json.Utf8JsonWriter w, double v) { if (double.IsFinite(v)) w.WriteNumberValue(v); else w.WriteNullValue(); }
+        using var stream = File.Create(path);
+        using var w = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteString("title", title);
+        w.WriteStartArray("stat_names");
+        foreach (var n in statNames) w.WriteStringValue(n);
+        w.WriteEndArray();
+        w.WriteStartArray("groups");
+        for (int i = 0; i < losses.Count; i++)
+        {
+            var group = byLoss[losses[i]];
+            double[] Column(int k) => group.Select(r => k < StatNames.Length ? r.Stats[k] : r.VocMap50).ToArray();
+            w.WriteStartObject();
+            w.WriteString("name", losses[i]);
+            w.WriteStartArray("seeds");
+            foreach (var r in group) w.WriteNumberValue(r.Seed);
+            w.WriteEndArray();
+            foreach (var (key, pick) in new (string, Func<(double Mean, double Std, int Count), double>)[] { ("mean", m => m.Mean), ("std", m => m.Std) })
+            {
+                w.WriteStartObject(key);
+                for (int k = 0; k < statNames.Length; k++) { w.WritePropertyName(statNames[k]); Number(w, pick(MeanStd(Column(k)))); }
+                w.WriteEndObject();
+            }
+            w.WriteStartObject("per_class");
+            for (int c = 0; c < group[0].ClassNames.Count; c++)
+            {
+                var m = MeanStd(group.Select(r => r.PerClassAP[c]));
+                w.WriteStartObject(group[0].ClassNames[c]);
+                w.WritePropertyName("mean"); Number(w, m.Mean);
+                w.WritePropertyName("std"); Number(w, m.Std);
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+            var share = shares.FirstOrDefault(s => s.LossIndex == i).Share;
+            if (share is not null)
+            {
+                w.WriteStartArray("positive_share");
+                foreach (var v in share) Number(w, v);
+                w.WriteEndArray();
+            }
+            if (gammas.TryGetValue(losses[i], out var gamma))
+            {
+                w.WriteStartArray("gamma_last_epoch");
+                foreach (var v in gamma) Number(w, v);
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("runs");
+        foreach (var loss in losses)
+            foreach (var r in byLoss[loss])
+            {
+                w.WriteStartObject();
+                w.WriteString("group", r.Loss);
+                w.WriteNumber("seed", r.Seed);
+                w.WriteString("dir", Path.GetFileName(r.RunDir));
+                w.WriteStartArray("stats");
+                foreach (var v in r.Stats) Number(w, v);
+                w.WriteEndArray();
+                w.WritePropertyName("voc_map50"); Number(w, r.VocMap50);
+                w.WritePropertyName("training_minutes");
+                if (TrainingMinutes(r, logs) is { } minutes) w.WriteNumberValue(minutes); else w.WriteNullValue();
+                w.WriteEndObject();
+            }
+        w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     static (string, string?) WritePositiveProportions(IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss,
