@@ -25,7 +25,12 @@ public static class DetectCommand
             Description = "Images per forward pass (both engines). Larger batches are faster per image on CPU; images of one batch are padded to the largest.",
             DefaultValueFactory = _ => 4,
         };
-        batch.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch must be at least 1."); });
+        // Only the range: a value that is not a number is the parser's own error.
+        batch.Validators.Add(r =>
+        {
+            if (r.Tokens.Count > 0 && int.TryParse(r.Tokens[^1].Value, System.Globalization.CultureInfo.InvariantCulture, out var n) && n < 1)
+                r.AddError("--batch must be at least 1.");
+        });
         var score = new Option<double>("--score") { Description = "Draw detections with at least this score (results.json keeps all).", DefaultValueFactory = _ => 0.3 };
         var cmd = new Command("detect", "Detect objects in images: PNG files with boxes, class names and scores drawn, plus a COCO results JSON.");
         foreach (var o in new Option[] { weights, engine, model, images, output, score, precision, batch }) cmd.Options.Add(o);

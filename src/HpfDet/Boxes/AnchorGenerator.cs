@@ -42,6 +42,17 @@ public sealed record AnchorGeneratorOptions
     public bool RoundBaseAnchors { get; init; }
 
     /// <summary>
+    /// The same anchors with every side multiplied by <paramref name="factor"/> (OctaveBaseScale, or each of
+    /// <see cref="Sizes"/>): anchors sized for 800-px inputs scaled to the input in use (model.anchor_scale).
+    /// </summary>
+    public AnchorGeneratorOptions Scaled(double factor)
+    {
+        if (!(factor > 0) || double.IsInfinity(factor))
+            throw new HpfDetException($"Anchor scale must be a positive number, got {factor}.");
+        return this with { OctaveBaseScale = OctaveBaseScale * factor, Sizes = Sizes?.Select(level => level.Select(s => s * factor).ToArray()).ToArray() };
+    }
+
+    /// <summary>
     /// torchvision RetinaNet's anchors: sizes (32, 64, 128, 256, 512) × int(size·2^(i/3)) for i = 0, 1, 2,
     /// ratios (0.5, 1, 2), rounded base anchors, no centre offset, strides 8–128. torchvision derives each
     /// stride as the padded image size // the feature size, which equals 8–128 whenever the padded size is a

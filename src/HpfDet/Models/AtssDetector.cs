@@ -67,7 +67,7 @@ public sealed class AtssDetector : DenseDetector
 
     /// <summary>ATSS from the registry's common options (unset values: ATSS's defaults).</summary>
     public AtssDetector(DetectorBuildOptions o) : this(new AtssDetectorOptions(o.NumClasses, o.Backbone.Options,
-        o.FpnChannels ?? 256, o.HeadChannels ?? 256, o.HeadConvs ?? 4, o.HeadGroups ?? 32,
+        o.FpnChannels ?? 256, o.HeadChannels ?? 256, o.HeadConvs ?? 4, o.HeadGroups ?? 32, Anchors: o.ScaledAnchors(new AnchorGeneratorOptions()),
         Inference: (o.Inference ?? new()).Apply(new InferenceOptions(NmsIoU: 0.6))), o.ClassificationLoss, o.Backbone)
     {
     }

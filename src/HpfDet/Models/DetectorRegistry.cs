@@ -1,3 +1,4 @@
+using HpfDet.Boxes;
 using HpfDet.Losses;
 using HpfDet.Models.Backbones;
 
@@ -22,13 +23,20 @@ public sealed record InferenceOverrides(double? ScoreThreshold = null, int? PreN
 /// <param name="Inference">Post-processing overrides.</param>
 public sealed record DetectorBuildOptions(
     int NumClasses, ResNet Backbone, IClassificationLoss ClassificationLoss,
-    int? FpnChannels = null, int? HeadChannels = null, int? HeadConvs = null, int? HeadGroups = null, InferenceOverrides? Inference = null);
+    int? FpnChannels = null, int? HeadChannels = null, int? HeadConvs = null, int? HeadGroups = null, InferenceOverrides? Inference = null,
+    double? AnchorScale = null)
+{
+    /// <summary>The detector's default anchors, scaled by <see cref="AnchorScale"/> when it is set; null when it is not.</summary>
+    public AnchorGeneratorOptions? ScaledAnchors(AnchorGeneratorOptions defaults) => AnchorScale is { } s ? defaults.Scaled(s) : null;
+
+}
 
 /// <summary>A detector family of the registry.</summary>
 /// <param name="Name">Registry name, the prefix of the model names ("atss" → atss-r18 ... atss-r101).</param>
 /// <param name="Description">One line for the help text.</param>
 /// <param name="Build">Builds the detector from the common options.</param>
-public sealed record DetectorFamily(string Name, string Description, Func<DetectorBuildOptions, DenseDetector> Build);
+/// <param name="HasAnchors">Whether its priors are anchors that model.anchor_scale can scale.</param>
+public sealed record DetectorFamily(string Name, string Description, Func<DetectorBuildOptions, DenseDetector> Build, bool HasAnchors = true);
 
 /// <summary>
 /// The one list of detectors: configuration validation, the CLI's choices, the help text and
@@ -40,12 +48,12 @@ public static class DetectorRegistry
     [
         new("atss", "ATSS (mmdetection 2.x): ATSS assigner, GIoU, centerness", o => new AtssDetector(o)),
         new("retinanet", "RetinaNet (torchvision 0.14): 9 anchors, max-IoU matching, L1 on deltas", o => new RetinaNetDetector(o)),
-        new("fcos", "FCOS (torchvision 0.14): centre sampling, scale ranges, GIoU, centerness", o => new FcosDetector(o)),
+        new("fcos", "FCOS (torchvision 0.14): centre sampling, scale ranges, GIoU, centerness", o => new FcosDetector(o), HasAnchors: false),
         new("gfl", "GFL (mmdetection 2.x): ATSS assigner, joint class-IoU score (QFL), distance distributions (DFL), GIoU", o => new GflDetector(o)),
         new("paa", "PAA (mmdetection 2.x): loss-based Gaussian-mixture anchor assignment, GIoU, IoU prediction, score voting", o => new PaaDetector(o)),
         new("vfnet", "VarifocalNet (mmdetection 2.x): ATSS assigner, star deformable-conv box refinement, IoU-aware classification", o => new VfnetDetector(o)),
-        new("fsaf", "FSAF (mmdetection 2.x, anchor-free branch): centre regions, online level selection, TBLR, IoU loss", o => new FsafDetector(o)),
-        new("foveabox", "FoveaBox (mmdetection 2.x): fovea centre regions, overlapping scale ranges, smooth L1 on log distances", o => new FoveaBoxDetector(o)),
+        new("fsaf", "FSAF (mmdetection 2.x, anchor-free branch): centre regions, online level selection, TBLR, IoU loss", o => new FsafDetector(o), HasAnchors: false),
+        new("foveabox", "FoveaBox (mmdetection 2.x): fovea centre regions, overlapping scale ranges, smooth L1 on log distances", o => new FoveaBoxDetector(o), HasAnchors: false),
         new("yolof", "YOLOF (mmdetection 2.x): C5 only, dilated encoder, uniform matching, implicit objectness, GIoU", o => new YolofDetector(o)),
     ];
 
@@ -75,5 +83,12 @@ public static class DetectorRegistry
     }
 
     /// <summary>Builds the detector a model name names.</summary>
-    public static DenseDetector Build(string name, DetectorBuildOptions options) => Parse(name).Family.Build(options);
+    public static DenseDetector Build(string name, DetectorBuildOptions options)
+    {
+        var family = Parse(name).Family;
+        if (options.AnchorScale is not null && !family.HasAnchors)
+            throw new HpfDetException($"model.anchor_scale applies to detectors with anchors ({string.Join(", ", Families.Where(f => f.HasAnchors).Select(f => f.Name))}); " +
+                $"'{family.Name}' places points, not anchors. Remove model.anchor_scale.");
+        return family.Build(options);
+    }
 }

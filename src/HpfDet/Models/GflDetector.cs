@@ -81,7 +81,7 @@ public sealed class GflDetector : DenseDetector
 
     /// <summary>GFL from the registry's common options (unset values: GFL's defaults).</summary>
     public GflDetector(DetectorBuildOptions o) : this(new GflDetectorOptions(o.NumClasses, o.Backbone.Options,
-        o.FpnChannels ?? 256, o.HeadChannels ?? 256, o.HeadConvs ?? 4, o.HeadGroups ?? 32,
+        o.FpnChannels ?? 256, o.HeadChannels ?? 256, o.HeadConvs ?? 4, o.HeadGroups ?? 32, Anchors: o.ScaledAnchors(new AnchorGeneratorOptions()),
         Inference: (o.Inference ?? new()).Apply(new InferenceOptions(NmsIoU: 0.6))), o.ClassificationLoss, o.Backbone)
     {
     }

@@ -101,7 +101,7 @@ public sealed class PaaDetector : DenseDetector
 
     /// <summary>PAA from the registry's common options (unset values: PAA's defaults).</summary>
     public PaaDetector(DetectorBuildOptions o) : this(new PaaDetectorOptions(o.NumClasses, o.Backbone.Options,
-        o.FpnChannels ?? 256, o.HeadChannels ?? 256, o.HeadConvs ?? 4, o.HeadGroups ?? 32,
+        o.FpnChannels ?? 256, o.HeadChannels ?? 256, o.HeadConvs ?? 4, o.HeadGroups ?? 32, Anchors: o.ScaledAnchors(new AnchorGeneratorOptions()),
         Inference: (o.Inference ?? new()).Apply(new InferenceOptions(NmsIoU: 0.6))), o.ClassificationLoss, o.Backbone)
     {
     }

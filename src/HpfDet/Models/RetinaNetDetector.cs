@@ -59,7 +59,7 @@ public sealed class RetinaNetDetector : DenseDetector
 
     /// <summary>RetinaNet from the registry's common options (unset values: torchvision's defaults; the head keeps the FPN's channels and has no GroupNorm).</summary>
     public RetinaNetDetector(DetectorBuildOptions o) : this(new RetinaNetDetectorOptions(o.NumClasses, o.Backbone.Options,
-        FpnChannels(o), o.HeadConvs ?? 4, o.HeadGroups, Inference: (o.Inference ?? new()).Apply(new InferenceOptions(NmsIoU: 0.5))), o.ClassificationLoss, o.Backbone)
+        FpnChannels(o), o.HeadConvs ?? 4, o.HeadGroups, Anchors: o.ScaledAnchors(AnchorGeneratorOptions.TorchvisionRetinaNet()), Inference: (o.Inference ?? new()).Apply(new InferenceOptions(NmsIoU: 0.5))), o.ClassificationLoss, o.Backbone)
     {
     }
 

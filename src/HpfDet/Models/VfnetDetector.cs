@@ -80,7 +80,7 @@ public sealed class VfnetDetector : DenseDetector
 
     /// <summary>VFNet from the registry's common options (unset values: VFNet's defaults).</summary>
     public VfnetDetector(DetectorBuildOptions o) : this(new VfnetDetectorOptions(o.NumClasses, o.Backbone.Options,
-        o.FpnChannels ?? 256, o.HeadChannels ?? 256, o.HeadConvs ?? 3, o.HeadGroups ?? 32,
+        o.FpnChannels ?? 256, o.HeadChannels ?? 256, o.HeadConvs ?? 3, o.HeadGroups ?? 32, Anchors: o.ScaledAnchors(new AnchorGeneratorOptions()),
         Inference: (o.Inference ?? new()).Apply(new InferenceOptions(NmsIoU: 0.6))), o.ClassificationLoss, o.Backbone)
     {
     }

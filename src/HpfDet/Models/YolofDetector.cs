@@ -87,7 +87,7 @@ public sealed class YolofDetector : DenseDetector
     /// </summary>
     public YolofDetector(DetectorBuildOptions o) : this(new YolofDetectorOptions(o.NumClasses, o.Backbone.Options,
         EncoderChannels(o), o.FpnChannels is { } c ? Math.Max(1, c / 4) : 128,
-        ClassConvs: o.HeadConvs is { } n ? Math.Max(1, n / 2) : 2, RegressionConvs: o.HeadConvs ?? 4,
+        ClassConvs: o.HeadConvs is { } n ? Math.Max(1, n / 2) : 2, RegressionConvs: o.HeadConvs ?? 4, Anchors: o.ScaledAnchors(DefaultAnchors()),
         Inference: (o.Inference ?? new()).Apply(new InferenceOptions(NmsIoU: 0.6))), o.ClassificationLoss, o.Backbone)
     {
     }

@@ -49,6 +49,11 @@ public sealed class ModelConfig
     public int HeadConvs { get; set; } = 4;
     /// <summary>GroupNorm groups of the head; null: the detector's reference (ATSS and FCOS 32; RetinaNet has none).</summary>
     public int? HeadGroups { get; set; }
+    /// <summary>
+    /// Multiplies every anchor side (anchor-based detectors only); null keeps the detector's own anchors, which
+    /// are sized for 800-px inputs: for a smaller input, e.g. 320 px, 320/800 = 0.4 keeps anchors and objects alike.
+    /// </summary>
+    public double? AnchorScale { get; set; }
 }
 
 /// <summary>The classification loss and its hyperparameters.</summary>
@@ -423,6 +428,12 @@ public sealed class RunConfig
         Int("model.head_channels", Model.HeadChannels, 1, 4096);
         Int("model.head_convs", Model.HeadConvs, 0, 16);
         if (Model.HeadGroups is { } groups) Int("model.head_groups", groups, 1, 4096, "GroupNorm groups of the head, or null for the detector's own");
+        if (Model.AnchorScale is { } anchorScale)
+        {
+            Check(anchorScale > 0 && anchorScale <= 100, "model.anchor_scale", anchorScale, "a number in (0, 100], or null for the detector's own anchors");
+            if (DetectorRegistry.IsKnown(Model.Name) && !DetectorRegistry.Parse(Model.Name).Family.HasAnchors)
+                Check(false, "model.anchor_scale", anchorScale, $"'{Model.Name}' has no anchors; remove it");
+        }
         if (Model.HeadChannels >= 1 && Model.HeadGroups >= 1)
             Check(Model.HeadChannels % Model.HeadGroups == 0, "model.head_channels", Model.HeadChannels, $"it must be a multiple of model.head_groups ({Model.HeadGroups}, {OriginOf("model.head_groups")})");
         if (Model.BackboneWeights is { } weights)
@@ -514,7 +525,7 @@ public sealed class RunConfig
         }
         return DetectorRegistry.Build(Model.Name, new DetectorBuildOptions(numClasses, backbone, BuildLoss(),
             Model.FpnChannels, Model.HeadChannels, Model.HeadConvs, Model.HeadGroups,
-            new InferenceOverrides(Test.ScoreThreshold, Test.PreNmsTopK, Test.NmsIou, Test.MaxPerImage)));
+            new InferenceOverrides(Test.ScoreThreshold, Test.PreNmsTopK, Test.NmsIou, Test.MaxPerImage), Model.AnchorScale));
     }
 
     /// <summary>Input normalisation: the ONNX ResNet-18's BGR 0–255 convention, or ImageNet RGB for torchvision weights.</summary>

@@ -126,4 +126,16 @@ public class AnchorGeneratorTests
         var e = Assert.Throws<HpfDetException>(() => new AnchorGenerator(new AnchorGeneratorOptions(Strides: [8, 16], Sizes: [[32.0]])));
         Assert.Contains("Sizes", e.Message);
     }
+    [Fact]
+    public void ScaledAnchorsMultiplyEverySide()
+    {
+        using var scope = NewDisposeScope();
+        // ATSS's octave base scale 8 × 0.5 = 4: side 8 · 4 = 32, half 16, centred on (0, 0).
+        var atss = new AnchorGenerator(new AnchorGeneratorOptions(Strides: [8]).Scaled(0.5)).GridAnchors([(1, 1)], CPU)[0];
+        Assert.Equal(new float[] { -16, -16, 16, 16 }, atss.data<float>().ToArray());
+        // Explicit sizes (torchvision's form): 32 and 40 × 0.4 = 12.8 and 16 at ratio 1, no rounding.
+        var sized = new AnchorGenerator(new AnchorGeneratorOptions(Strides: [8], Sizes: [[32, 40]]).Scaled(0.4)).GridAnchors([(1, 1)], CPU)[0];
+        Assert.Equal(new float[] { -6.4f, -6.4f, 6.4f, 6.4f, -8, -8, 8, 8 }, sized.data<float>().ToArray());
+        Assert.Throws<HpfDetException>(() => new AnchorGeneratorOptions().Scaled(0));
+    }
 }

@@ -32,6 +32,8 @@ public class RunConfigValidationTests
         { "model", "head_groups", "0", "0", "from 1 to 4096" },
         { "model", "head_channels", "0", "0", "from 1 to 4096" },
         { "model", "frozen_stages", "99", "99", "from -1 to 4" },
+        { "model", "anchor_scale", "0", "0", "(0, 100]" },
+        { "model", "anchor_scale", "-0.4", "-0.4", "(0, 100]" },
         { "train", "log_every", "0", "0", "from 1 to" },
         { "train", "lr", ".inf", "Infinity", "finite number in (0, ∞)" },
         { "train", "lr", "0", "0", "(0, ∞)" },
@@ -75,6 +77,23 @@ public class RunConfigValidationTests
         Assert.Contains($"{path}, line 3", e.Message);
         Assert.Contains(range, e.Message);
         Assert.DoesNotContain("\n", e.Message);
+    }
+
+    [Fact]
+    public void AnchorScaleScalesTheAnchorsOfAnchorDetectorsAndIsRefusedForPointDetectors()
+    {
+        var config = new RunConfig();
+        config.Model.Name = "retinanet-r18";
+        config.Model.Pretrained = false;
+        config.Model.AnchorScale = 0.4;
+        config.Validate();
+        using var model = (HpfDet.Models.RetinaNetDetector)config.BuildDetector(3, loadPretrained: false);
+        // torchvision's smallest P3 anchor side, 32, × 0.4.
+        Assert.Equal(12.8, model.AnchorGenerator.Options.Sizes![0][0], 9);
+        config.Model.Name = "fcos-r18";
+        var e = Assert.Throws<HpfDetException>(() => config.Validate());
+        Assert.Contains("'model.anchor_scale'", e.Message);
+        Assert.Contains("no anchors", e.Message);
     }
 
     [Fact]
