@@ -37,27 +37,37 @@ public static class Checkpoint
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
-        using (var w = new BinaryWriter(fs, Encoding.UTF8))
+        try
         {
-            w.Write(Encoding.ASCII.GetBytes(Magic));
-            w.Write(Version);
-            w.Write(JsonSerializer.Serialize(info, TrainingLogJson.Options));
-            w.Write(tensors.Count);
-            foreach (var (name, t) in tensors)
+            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+            using (var w = new BinaryWriter(fs, Encoding.UTF8))
             {
-                using var c = t.detach().cpu().contiguous();
-                w.Write(name);
-                w.Write((int)c.dtype);
-                w.Write((int)c.dim());
-                foreach (var d in c.shape) w.Write(d);
-                var bytes = c.bytes;
-                w.Write(bytes.Length);
-                w.Write(bytes);
+                w.Write(Encoding.ASCII.GetBytes(Magic));
+                w.Write(Version);
+                w.Write(JsonSerializer.Serialize(info, TrainingLogJson.Options));
+                w.Write(tensors.Count);
+                foreach (var (name, t) in tensors)
+                {
+                    using var c = t.detach().cpu().contiguous();
+                    w.Write(name);
+                    w.Write((int)c.dtype);
+                    w.Write((int)c.dim());
+                    foreach (var d in c.shape) w.Write(d);
+                    var bytes = c.bytes;
+                    w.Write(bytes.Length);
+                    w.Write(bytes);
+                }
+                fs.Flush(true);
             }
-            fs.Flush(true);
+            File.Move(tmp, path, overwrite: true);
         }
-        File.Move(tmp, path, overwrite: true);
+        catch
+        {
+            // A failed write (a full disk, a folder in the way) leaves no partial file of tens of MB behind.
+            try { File.Delete(tmp); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            throw;
+        }
     }
 
     /// <summary>Most tensors a checkpoint may list (a ResNet-101 detector with optimizer state has about 2,000).</summary>

@@ -30,7 +30,7 @@ public class CliBadInputTests
     [Fact]
     public void LogEveryZeroIsRefusedBeforeTraining()
     {
-        var root = TestPaths.NewTempDir("hpfdet-cli");
+        using var root = TestPaths.NewTempDir("hpfdet-cli");
         AssertUserError(CliHarness.Run(["train", .. Tiny, "--set", "train.log_every=0", "--out", Path.Combine(root, "run")]),
             "'train.log_every' is 0", "--set train.log_every=0", "from 1 to");
         Assert.False(Directory.Exists(Path.Combine(root, "run")), "nothing is written for a refused configuration");
@@ -39,7 +39,7 @@ public class CliBadInputTests
     [Fact]
     public void TheConfigurationIsCheckedBeforeTheDatasetIsLookedFor()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-cli");
+        using var dir = TestPaths.NewTempDir("hpfdet-cli");
         var yaml = Path.Combine(dir, "run.yaml");
         File.WriteAllText(yaml, "data:\n  format: voc\n  path: /nonexistent/voc\nmodel:\n  head_groups: 0\nloss:\n  gamma: .nan\n");
         var line = AssertUserError(CliHarness.Run(["train", "--config", yaml]), $"{yaml}, line 5", "'model.head_groups' is 0", "'loss.gamma' is NaN", $"{yaml}, line 7");
@@ -88,7 +88,7 @@ public class CliBadInputTests
     [Fact]
     public void WrongKindsOfPathsAreUserErrorsNamingThePath()
     {
-        var root = TestPaths.NewTempDir("hpfdet-cli");
+        using var root = TestPaths.NewTempDir("hpfdet-cli");
         var file = Path.Combine(root, "file.txt");
         File.WriteAllText(file, "not a folder");
         var folder = Path.Combine(root, "folder");
@@ -116,7 +116,7 @@ public class CliBadInputTests
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public void FilesWithoutPermissionAreUserErrors()
     {
-        var root = TestPaths.NewTempDir("hpfdet-cli");
+        using var root = TestPaths.NewTempDir("hpfdet-cli");
         var yaml = Path.Combine(root, "locked.yaml");
         File.WriteAllText(yaml, "train:\n  lr: 0.01\n");
         File.SetUnixFileMode(yaml, UnixFileMode.None);
@@ -130,7 +130,7 @@ public class CliBadInputTests
     [Fact]
     public void ACorruptCheckpointIsAUserErrorForEveryCommandThatReadsOne()
     {
-        var root = TestPaths.NewTempDir("hpfdet-cli");
+        using var root = TestPaths.NewTempDir("hpfdet-cli");
         var checkpoint = UntrainedCheckpoint(Path.Combine(root, "run"));
         var bytes = File.ReadAllBytes(checkpoint);
         // The first tensor's first dimension sits after magic (8), version (4), the header string and the
@@ -167,7 +167,7 @@ public class CliBadInputTests
     [Fact]
     public void DetectSkipsUndecodableImagesWithACountAndKeepsDrawingsOfOneNameApart()
     {
-        var root = TestPaths.NewTempDir("hpfdet-cli");
+        using var root = TestPaths.NewTempDir("hpfdet-cli");
         var checkpoint = UntrainedCheckpoint(Path.Combine(root, "run"));
         var images = Path.Combine(root, "images");
         Directory.CreateDirectory(images);
@@ -192,7 +192,7 @@ public class CliBadInputTests
     [Fact]
     public void DrawingValidationPicturesSkipsAnImageTheLoaderSkipped()
     {
-        var root = TestPaths.NewTempDir("hpfdet-cli");
+        using var root = TestPaths.NewTempDir("hpfdet-cli");
         var good = Path.Combine(root, "good.png");
         var png = NoisyImage(4, ImageDecoder.EncodePng);
         File.WriteAllBytes(good, png);

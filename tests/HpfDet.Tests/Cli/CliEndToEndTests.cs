@@ -30,7 +30,7 @@ public class CliEndToEndTests
     [Fact]
     public void TrainEvalDetectAndCompareWriteEveryPromisedFile()
     {
-        var root = TestPaths.NewTempDir("hpfdet-cli");
+        using var root = TestPaths.NewTempDir("hpfdet-cli");
         var runDir = Path.Combine(root, "run");
         Assert.Equal(0, Run(["train", .. Tiny, "--loss", "hpf", "--out", runDir]));
         foreach (var f in new[] { "config.yaml", "log.jsonl", "checkpoints/last.ckpt", "eval/final.json", "eval/summary.txt", "eval/detections.json", "plots/loss.png", "plots/gamma.png", "plots/lr.png", "detections/000001.png" })
@@ -106,7 +106,8 @@ public class CliEndToEndTests
         Assert.Contains("train.epochs", err);
         Assert.Contains("integer", err);
 
-        var yaml = Path.Combine(TestPaths.NewTempDir(), "bad.yaml");
+        using var dir = TestPaths.NewTempDir();
+        var yaml = Path.Combine(dir, "bad.yaml");
         File.WriteAllText(yaml, "train:\n  epochs: 2\n  bacth: 4\n");
         (code, err) = RunCapturingErrors(["train", "--config", yaml]);
         Assert.Equal(ExitCodes.UserError, code);

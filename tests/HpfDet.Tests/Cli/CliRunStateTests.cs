@@ -25,7 +25,8 @@ public class CliRunStateTests
     [Fact]
     public void ADivergingRunExitsWithCode4AndKeepsTheLastGoodCheckpoint()
     {
-        var run = Path.Combine(TestPaths.NewTempDir("hpfdet-cli"), "run");
+        using var dir = TestPaths.NewTempDir("hpfdet-cli");
+        var run = Path.Combine(dir, "run");
         // lr 1e6 from the first step: the first update sends the weights to non-finite values.
         var (code, _, err) = CliHarness.Run(["train", .. OneIterationPerEpoch, "--epochs", "3", "--lr", "1e6", "--out", run]);
         Assert.True(code == ExitCodes.NonFiniteLoss, $"exit {code}: {err}");
@@ -41,7 +42,7 @@ public class CliRunStateTests
     [Fact]
     public void CompareContinuesAnInterruptedRunThatLeftAFinalEvaluation()
     {
-        var root = TestPaths.NewTempDir("hpfdet-cli");
+        using var root = TestPaths.NewTempDir("hpfdet-cli");
         string[] args = ["compare", .. OneIterationPerEpoch, "--epochs", "1", "--losses", "fl", "--seeds", "1", "--out", root];
         var runDir = Path.Combine(root, "fl-seed0");
 

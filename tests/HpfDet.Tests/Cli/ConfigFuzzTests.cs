@@ -154,7 +154,7 @@ public class ConfigFuzzTests
     [Fact]
     public void MalformedConfigurationFilesAreUserErrors()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-fuzz");
+        using var dir = TestPaths.NewTempDir("hpfdet-fuzz");
         var problems = new List<string>();
         const int cases = 250;
         for (int seed = 0; seed < cases; seed++)
@@ -213,7 +213,7 @@ public class ConfigFuzzTests
     [Fact]
     public void MalformedCommandLinesAreUsageOrUserErrors()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-fuzz");
+        using var dir = TestPaths.NewTempDir("hpfdet-fuzz");
         var notYaml = Path.Combine(dir, "binary.yaml");
         File.WriteAllBytes(notYaml, [0, 1, 2, 0xff, 0xfe, (byte)'\n', 0x80]);
         var problems = new List<string>();
@@ -265,7 +265,7 @@ public class ConfigFuzzTests
     [Fact]
     public void DamagedCheckpointsAreUserErrors()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-fuzz");
+        using var dir = TestPaths.NewTempDir("hpfdet-fuzz");
         // Its run reads a dataset that does not exist: resuming it stops there at the latest.
         var full = File.ReadAllBytes(CliBadInputTests.UntrainedCheckpoint(Path.Combine(dir, "run"), ("data.format", "voc"), ("data.path", MissingData)));
         // The damage goes into the structure near the start; the first 64 KiB keep every case small to write

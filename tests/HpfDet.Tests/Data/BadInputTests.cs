@@ -5,13 +5,17 @@ using HpfDet.Tests.Infrastructure;
 namespace HpfDet.Tests.Data;
 
 /// <summary>Every bad-input case: skipped with a counted, named issue by default; an error in strict mode.</summary>
-public class BadInputTests
+public class BadInputTests : IDisposable
 {
+    readonly TempDir temp = TestPaths.NewTempDir();
+
+    public void Dispose() => temp.Dispose();
+
     static readonly DataReadOptions StrictOptions = new(Strict: true);
 
-    static string VocWith(string xml, bool writeImage = true)
+    string VocWith(string xml, bool writeImage = true)
     {
-        var root = TestPaths.NewTempDir();
+        var root = temp.NewSubdir();
         var images = writeImage ? new Dictionary<string, (int, int)> { ["a.png"] = (100, 80) } : [];
         return DataTestFiles.Voc(root, new() { ["a"] = xml, ["b"] = DataTestFiles.VocXml("b.png", 100, 80, ("cat", "1", "1", "9", "9")) },
             new(images) { ["b.png"] = (100, 80) });
@@ -63,7 +67,7 @@ public class BadInputTests
         Assert.Contains("zebra", issue.Reason);
         Assert.NotNull(issue.Line);
 
-        var yolo = TestPaths.NewTempDir();
+        using var yolo = TestPaths.NewTempDir();
         File.WriteAllText(Path.Combine(yolo, "data.yaml"), "train: images\nnames: [a, b]\n");
         DataTestFiles.WritePng(Path.Combine(yolo, "images", "x.png"), 50, 50);
         Directory.CreateDirectory(Path.Combine(yolo, "labels"));
@@ -72,7 +76,7 @@ public class BadInputTests
         Assert.Single(y.Samples[0].Boxes);
         Assert.Equal([(DataIssueKind.UnknownClass, 2), (DataIssueKind.MalformedBox, 3)], y.Issues.Items.Select(i => (i.Kind, i.Line ?? 0)));
 
-        var coco = TestPaths.NewTempDir();
+        using var coco = TestPaths.NewTempDir();
         DataTestFiles.WritePng(Path.Combine(coco, "a.png"), 50, 50);
         File.WriteAllText(Path.Combine(coco, "gt.json"), """
             {"images": [{"id": 1, "file_name": "a.png", "width": 50, "height": 50}],
@@ -122,7 +126,7 @@ public class BadInputTests
     [Fact]
     public void Malformed_json_and_yaml_name_the_file_and_line()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var json = Path.Combine(dir, "gt.json");
         File.WriteAllText(json, "{\n  \"images\": [],\n  \"categories\": [ {\"id\": 1 \"name\": \"a\"} ]\n}");
         // The dataset reader and the evaluation reader share one parser and one message format.
@@ -143,7 +147,7 @@ public class BadInputTests
     [Fact]
     public void Duplicate_image_ids_skip_the_later_image()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         DataTestFiles.WritePng(Path.Combine(dir, "a.png"), 50, 50);
         DataTestFiles.WritePng(Path.Combine(dir, "b.png"), 50, 50);
         var json = Path.Combine(dir, "gt.json");
@@ -180,7 +184,7 @@ public class BadInputTests
         Assert.Equal(DataIssueKind.PathEscape, Assert.Single(d.Issues.Items).Kind);
         Assert.Throws<HpfDetException>(() => VocDatasetReader.Read(root, "../../x"));
 
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         File.WriteAllText(Path.Combine(dir, "gt.json"), """
             {"images": [{"id": 1, "file_name": "/etc/hostname"}, {"id": 2, "file_name": "../x.png"}], "annotations": [], "categories": [{"id": 1, "name": "a"}]}
             """);

@@ -5,13 +5,17 @@ using HpfDet.Tests.Infrastructure;
 namespace HpfDet.Tests.Data;
 
 /// <summary>COCO files with wrong JSON types: the dataset reader and the evaluation reader give the same clear error.</summary>
-public class CocoTypeErrorTests
+public class CocoTypeErrorTests : IDisposable
 {
+    readonly TempDir temp = TestPaths.NewTempDir();
+
+    public void Dispose() => temp.Dispose();
+
     const string Categories = """ "categories": [{"id": 1, "name": "cell"}] """;
 
-    static string Write(string json)
+    string Write(string json)
     {
-        var dir = TestPaths.NewTempDir();
+        var dir = temp.NewSubdir();
         DataTestFiles.WritePng(Path.Combine(dir, "a.png"), 100, 80);
         DataTestFiles.WritePng(Path.Combine(dir, "b.png"), 100, 80);
         var path = Path.Combine(dir, "gt.json");

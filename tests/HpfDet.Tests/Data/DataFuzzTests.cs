@@ -78,7 +78,7 @@ public class DataFuzzTests
     {
         var total = Stopwatch.StartNew();
         var rng = new Random(Seed);
-        var dir = TestPaths.NewTempDir("fuzz");
+        using var dir = TestPaths.NewTempDir("fuzz");
         VocCases(rng, Path.Combine(dir, "voc"));
         YoloLabelCases(rng, Path.Combine(dir, "yolo"));
         YamlCases(rng, Path.Combine(dir, "yaml"));

@@ -91,7 +91,7 @@ public class DataLoaderTests
     [Fact]
     public void Unreadable_image_is_left_out_with_an_issue_or_throws_when_strict()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var good = Path.Combine(dir, "good.png");
         DataTestFiles.WritePng(good, 40, 30);
         var bad = Path.Combine(dir, "bad.png");

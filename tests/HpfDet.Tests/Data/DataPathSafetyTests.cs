@@ -8,12 +8,15 @@ public class DataPathSafetyTests
 {
     internal const string Secret = "root:x:0:0:secret-line-7f3a:/root:/bin/bash";
 
-    internal static (string Root, string Outside) YoloWithOutsideFile()
+    /// <summary>In the empty folder <paramref name="dir"/>: a YOLO dataset (yolo/) whose label a.txt links to a file in outside/.</summary>
+    internal static (string Root, string Outside) YoloWithOutsideFile(string dir)
     {
-        var outside = TestPaths.NewTempDir("outside");
+        var outside = Path.Combine(dir, "outside");
+        Directory.CreateDirectory(outside);
         File.WriteAllLines(Path.Combine(outside, "passwd"), [Secret, "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin"]);
         DataTestFiles.WritePng(Path.Combine(outside, "far.png"), 50, 50);
-        var root = TestPaths.NewTempDir("yolo");
+        var root = Path.Combine(dir, "yolo");
+        Directory.CreateDirectory(root);
         File.WriteAllText(Path.Combine(root, "data.yaml"), "train: images\nnames: [a]\n");
         DataTestFiles.WritePng(Path.Combine(root, "images", "a.png"), 50, 50);
         DataTestFiles.WritePng(Path.Combine(root, "images", "b.png"), 50, 50);
@@ -26,7 +29,8 @@ public class DataPathSafetyTests
     [Fact]
     public void Label_linked_out_of_the_dataset_is_refused_and_its_content_never_shown()
     {
-        var (root, _) = YoloWithOutsideFile();
+        using var dir = TestPaths.NewTempDir("yolo");
+        var (root, _) = YoloWithOutsideFile(dir);
         var d = YoloDatasetReader.Read(root);
         Assert.Equal(["b.png"], d.Samples.Select(s => Path.GetFileName(s.ImagePath)));
         var issue = Assert.Single(d.Issues.Items);
@@ -46,7 +50,8 @@ public class DataPathSafetyTests
     [Fact]
     public void Images_and_annotations_linked_out_of_the_dataset_are_refused()
     {
-        var (root, outside) = YoloWithOutsideFile();
+        using var linked = TestPaths.NewTempDir("yolo");
+        var (root, outside) = YoloWithOutsideFile(linked);
         File.CreateSymbolicLink(Path.Combine(root, "images", "c.png"), Path.Combine(outside, "far.png"));
         var d = YoloDatasetReader.Read(root);
         Assert.Equal(2, d.Issues.Items.Count(i => i.Kind == DataIssueKind.PathEscape)); // a.txt and c.png
@@ -56,7 +61,8 @@ public class DataPathSafetyTests
         Assert.Contains(YoloDatasetReader.Read(root).Samples, s => s.ImagePath.EndsWith("d.png", StringComparison.Ordinal));
 
         // VOC: an annotation and an image folder linked elsewhere.
-        var voc = DataTestFiles.Voc(TestPaths.NewTempDir(), new() { ["a"] = DataTestFiles.VocXml("a.png", 50, 50, ("cat", "1", "1", "9", "9")) },
+        using var dir = TestPaths.NewTempDir();
+        var voc = DataTestFiles.Voc(dir, new() { ["a"] = DataTestFiles.VocXml("a.png", 50, 50, ("cat", "1", "1", "9", "9")) },
             new() { ["a.png"] = (50, 50) });
         File.WriteAllText(Path.Combine(outside, "b.xml"), DataTestFiles.VocXml("a.png", 50, 50, ("cat", "1", "1", "9", "9")));
         File.CreateSymbolicLink(Path.Combine(voc, "Annotations", "b.xml"), Path.Combine(outside, "b.xml"));
@@ -74,9 +80,10 @@ public class DataPathSafetyTests
     [Fact]
     public void Voc_split_file_linked_out_of_the_dataset_is_an_error()
     {
-        var outside = TestPaths.NewTempDir("outside");
+        using var outside = TestPaths.NewTempDir("outside");
         File.WriteAllLines(Path.Combine(outside, "list.txt"), ["a"]);
-        var voc = DataTestFiles.Voc(TestPaths.NewTempDir(), new() { ["a"] = DataTestFiles.VocXml("a.png", 50, 50, ("cat", "1", "1", "9", "9")) },
+        using var dir = TestPaths.NewTempDir();
+        var voc = DataTestFiles.Voc(dir, new() { ["a"] = DataTestFiles.VocXml("a.png", 50, 50, ("cat", "1", "1", "9", "9")) },
             new() { ["a.png"] = (50, 50) });
         File.CreateSymbolicLink(Path.Combine(voc, "ImageSets", "Main", "linked.txt"), Path.Combine(outside, "list.txt"));
         Assert.Contains("symbolic link", Assert.Throws<HpfDetException>(() => VocDatasetReader.Read(voc, "linked")).Message);
@@ -86,7 +93,7 @@ public class DataPathSafetyTests
     [Fact]
     public void Real_path_follows_relative_links_and_stops_on_loops()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         Directory.CreateDirectory(Path.Combine(dir, "real", "sub"));
         Directory.CreateSymbolicLink(Path.Combine(dir, "link"), "real/sub");
         Assert.Equal(Path.Combine(dir, "real", "sub", "f.txt"), DatasetPaths.RealPath(Path.Combine(dir, "link", "f.txt")));

@@ -60,7 +60,7 @@ public class DatasetReaderTests
     [Fact]
     public void Yolo_label_line_converts_normalised_centre_size_to_pixel_xyxy()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         File.WriteAllText(Path.Combine(dir, "data.yaml"), "train: train/images\nval: train/images\nnc: 2\nnames: {0: a, 1: b}\n");
         DataTestFiles.WritePng(Path.Combine(dir, "train", "images", "x.png"), 200, 100);
         Directory.CreateDirectory(Path.Combine(dir, "train", "labels"));
@@ -76,7 +76,7 @@ public class DatasetReaderTests
     public void Coco_round_trip_of_bccd_keeps_every_box_and_maps_categories_back()
     {
         var voc = VocDatasetReader.Read(TestPaths.Data("bccd"), "val");
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var json = Path.Combine(dir, "gt.json");
         CocoGroundTruthWriter.Write(voc, json);
 
@@ -106,7 +106,7 @@ public class DatasetReaderTests
     [Fact]
     public void Coco_category_ids_are_made_contiguous_and_written_back_unchanged()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         DataTestFiles.WritePng(Path.Combine(dir, "a.png"), 50, 40);
         var json = Path.Combine(dir, "ann.json");
         File.WriteAllText(json, """

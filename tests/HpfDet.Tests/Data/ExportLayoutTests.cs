@@ -7,10 +7,9 @@ namespace HpfDet.Tests.Data;
 /// <summary>Export trees as Roboflow and Ultralytics write them, read as those tools read them.</summary>
 public class ExportLayoutTests
 {
-    /// <summary>Roboflow's YOLO export: data.yaml at the root naming ../train/images, split folders with images/ and labels/.</summary>
-    internal static string RoboflowYolo()
+    /// <summary>Roboflow's YOLO export written into the empty folder <paramref name="root"/>: data.yaml at the root naming ../train/images, split folders with images/ and labels/.</summary>
+    internal static string RoboflowYolo(string root)
     {
-        var root = TestPaths.NewTempDir("roboflow-yolo");
         File.WriteAllText(Path.Combine(root, "data.yaml"), """
             train: ../train/images
             val: ../valid/images
@@ -40,7 +39,8 @@ public class ExportLayoutTests
     [Fact]
     public void Roboflow_yolo_export_reads_every_split()
     {
-        var root = RoboflowYolo();
+        using var dir = TestPaths.NewTempDir("roboflow-yolo");
+        var root = RoboflowYolo(dir);
         var train = YoloDatasetReader.Read(root, "train");
         Assert.Equal(3, train.Count);
         Assert.Equal(0, train.Issues.Count);
@@ -56,13 +56,14 @@ public class ExportLayoutTests
     [Fact]
     public void Absolute_path_and_train_naming_the_dataset_itself_are_accepted()
     {
-        var root = RoboflowYolo();
+        using var dir = TestPaths.NewTempDir("roboflow-yolo");
+        var root = RoboflowYolo(dir);
         File.WriteAllText(Path.Combine(root, "data.yaml"), $"path: {root}\ntrain: train/images\nval: {Path.Combine(root, "valid", "images")}\nnames: [cat, dog]\n");
         Assert.Equal(3, YoloDatasetReader.Read(root, "train").Count);
         Assert.Equal(2, YoloDatasetReader.Read(root, "val").Count);
 
         // A folder elsewhere is still refused, naming the key.
-        var elsewhere = TestPaths.NewTempDir();
+        using var elsewhere = TestPaths.NewTempDir();
         File.WriteAllText(Path.Combine(root, "data.yaml"), $"path: {elsewhere}\ntrain: train/images\nnames: [cat, dog]\n");
         var e = Assert.Throws<HpfDetException>(() => YoloDatasetReader.Read(root));
         Assert.Contains("data.yaml:1", e.Message);
@@ -74,7 +75,8 @@ public class ExportLayoutTests
     [Fact]
     public void Train_lists_and_image_list_files_are_read()
     {
-        var root = RoboflowYolo();
+        using var dir = TestPaths.NewTempDir("roboflow-yolo");
+        var root = RoboflowYolo(dir);
         File.WriteAllText(Path.Combine(root, "data.yaml"), "train: [train/images, ../valid/images]\nval: val.txt\nnames: {0: cat, 1: dog}\n");
         Assert.Equal(5, YoloDatasetReader.Read(root, "train").Count); // 3 + 2
         // Ultralytics' list format: "./"-relative to the list's folder, absolute paths, comments and blank lines.
@@ -95,7 +97,7 @@ public class ExportLayoutTests
     public void Ultralytics_layout_finds_labels_by_the_images_to_labels_rule()
     {
         // images/train/x.png → labels/train/x.txt; nested folders keep their structure.
-        var root = TestPaths.NewTempDir("ultralytics");
+        using var root = TestPaths.NewTempDir("ultralytics");
         File.WriteAllText(Path.Combine(root, "data.yaml"), "path: .\ntrain: images/train\nval: images/val\nnames: [a]\n");
         DataTestFiles.WritePng(Path.Combine(root, "images", "train", "x.png"), 100, 100);
         DataTestFiles.WritePng(Path.Combine(root, "images", "train", "sub", "y.png"), 100, 100);
@@ -110,10 +112,9 @@ public class ExportLayoutTests
         Assert.Equal(Path.Combine(root, "pics", "a.txt"), YoloDatasetReader.LabelPathFor(Path.Combine(root, "pics", "a.jpg")));
     }
 
-    /// <summary>Roboflow's COCO export: train/, valid/, test/ each with images and _annotations.coco.json.</summary>
-    internal static string RoboflowCoco()
+    /// <summary>Roboflow's COCO export written into the empty folder <paramref name="root"/>: train/, valid/, test/ each with images and _annotations.coco.json.</summary>
+    internal static string RoboflowCoco(string root)
     {
-        var root = TestPaths.NewTempDir("roboflow-coco");
         foreach (var (split, n) in new[] { ("train", 3), ("valid", 2), ("test", 1) })
         {
             var images = string.Join(", ", Enumerable.Range(0, n).Select(i => $$"""{"id": {{i}}, "license": 1, "file_name": "p{{i}}_jpg.rf.abc.png", "height": 80, "width": 100, "date_captured": "2024-01-01T00:00:00+00:00"}"""));
@@ -132,7 +133,8 @@ public class ExportLayoutTests
     [Fact]
     public void Roboflow_coco_export_reads_its_split_folders()
     {
-        var root = RoboflowCoco();
+        using var dir = TestPaths.NewTempDir("roboflow-coco");
+        var root = RoboflowCoco(dir);
         var train = CocoDatasetReader.Read(root);
         Assert.Equal(3, train.Count);
         Assert.Equal(0, train.Issues.Count);

@@ -101,7 +101,8 @@ public class ImageDecoderTests
         byte[] app1 = [0xFF, 0xE1, 0, 34, .. "Exif\0\0"u8, (byte)'M', (byte)'M', 0, 0x2A, 0, 0, 0, 8,
             0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0];
         byte[] withExif = [jpeg[0], jpeg[1], .. app1, .. jpeg[2..]];
-        var path = Path.Combine(TestPaths.NewTempDir(), "rot.jpg");
+        using var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "rot.jpg");
         File.WriteAllBytes(path, withExif);
 
         Assert.Equal((32, 64), ImageDecoder.ReadSize(path));

@@ -13,7 +13,7 @@ public class ImageLimitTests
     {
         var bytes = HandMadeImages.PngDeclaring(100_000, 100_000);
         Assert.InRange(bytes.Length, 60, 600); // a few hundred bytes declaring 10^10 pixels
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "bomb.png");
         File.WriteAllBytes(path, bytes);
         Assert.Equal((100_000, 100_000), ImageDecoder.ReadSize(path)); // the header itself is valid
@@ -40,7 +40,7 @@ public class ImageLimitTests
     public void Jpeg_header_claiming_a_huge_size_is_refused_by_the_limit()
     {
         var bytes = HandMadeImages.JpegDeclaring(60_000, 50_000);
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "huge.jpg");
         File.WriteAllBytes(path, bytes);
         Assert.Equal((60_000, 50_000), ImageDecoder.ReadSize(path));
@@ -51,7 +51,8 @@ public class ImageLimitTests
     [Fact]
     public void Readers_skip_images_above_the_configured_limit_with_a_counted_issue()
     {
-        var root = DataTestFiles.Voc(TestPaths.NewTempDir(),
+        using var dir = TestPaths.NewTempDir();
+        var root = DataTestFiles.Voc(dir,
             new() { ["a"] = DataTestFiles.VocXml("a.png", 100, 80, ("cat", "1", "1", "9", "9")), ["b"] = DataTestFiles.VocXml("b.png", 40, 30, ("cat", "1", "1", "9", "9")) },
             new() { ["a.png"] = (100, 80), ["b.png"] = (40, 30) });
         File.WriteAllBytes(Path.Combine(root, "JPEGImages", "c.png"), HandMadeImages.PngDeclaring(100_000, 100_000));
@@ -77,7 +78,7 @@ public class ImageLimitTests
     [Fact]
     public void Jpeg_is_decoded_reduced_to_the_training_scale_and_maps_back_exactly()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "big.jpg");
         File.WriteAllBytes(path, ImageDecoder.Encode(HandMadeImages.Gradient(1600, 1200), SKEncodedImageFormat.Jpeg, 92));
 
@@ -115,7 +116,7 @@ public class ImageLimitTests
     public void Reduced_decode_gives_the_same_output_size_as_a_full_decode()
     {
         // 1601x1203 at 1/4 is 401x301 (rounded up); the resize must still target the size computed from 1601x1203.
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "odd.jpg");
         File.WriteAllBytes(path, ImageDecoder.Encode(HandMadeImages.Gradient(1601, 1203), SKEncodedImageFormat.Jpeg, 90));
         var scale = new ResizeScale(300, 1000);
@@ -133,7 +134,7 @@ public class ImageLimitTests
     [Fact]
     public void Loader_leaves_a_bomb_out_of_its_batch_with_an_issue()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var bomb = Path.Combine(dir, "bomb.png");
         File.WriteAllBytes(bomb, HandMadeImages.PngDeclaring(100_000, 100_000));
         var ok = Path.Combine(dir, "ok.png");

@@ -7,11 +7,15 @@ using HpfDet.Training;
 namespace HpfDet.Tests.Data;
 
 /// <summary>What used to pass silently is now a counted warning or an error.</summary>
-public class SilentAcceptanceTests
+public class SilentAcceptanceTests : IDisposable
 {
-    static string Yolo(bool withLabels = true)
+    readonly TempDir temp = TestPaths.NewTempDir();
+
+    public void Dispose() => temp.Dispose();
+
+    string Yolo(bool withLabels = true)
     {
-        var root = TestPaths.NewTempDir("yolo");
+        var root = temp.NewSubdir();
         File.WriteAllText(Path.Combine(root, "data.yaml"), "train: train/images\nval: valid/images\nnames: [a, b]\n");
         for (var i = 0; i < 3; i++) DataTestFiles.WritePng(Path.Combine(root, "train", "images", $"{i}.png"), 40, 40);
         if (withLabels)
@@ -58,9 +62,9 @@ public class SilentAcceptanceTests
         Assert.Contains("indices 0 and 2", e.Message);
     }
 
-    static string Voc()
+    string Voc()
     {
-        var root = DataTestFiles.Voc(TestPaths.NewTempDir(), new()
+        var root = DataTestFiles.Voc(temp.NewSubdir(), new()
         {
             ["a"] = DataTestFiles.VocXml("a.png", 100, 80, ("RBC", "1", "1", "9", "9"), ("RBc", "10", "10", "20", "20")),
             ["b"] = DataTestFiles.VocXml("b.png", 100, 80, ("WBC", "1", "1", "9", "9")),
@@ -117,7 +121,8 @@ public class SilentAcceptanceTests
         var set = new RunConfig();
         set.Set("data.classes", "[RBC, WBC]");
         Assert.Equal(["RBC", "WBC"], set.Data.Classes);
-        var yaml = Path.Combine(TestPaths.NewTempDir(), "config.yaml");
+        using var dir = TestPaths.NewTempDir();
+        var yaml = Path.Combine(dir, "config.yaml");
         File.WriteAllText(yaml, "data:\n  classes: [RBC, WBC, Platelets]\n");
         Assert.Equal(["RBC", "WBC", "Platelets"], RunConfig.Load(yaml).Data.Classes);
 
@@ -128,7 +133,8 @@ public class SilentAcceptanceTests
     [Fact]
     public void Voc_size_disagreeing_with_the_image_is_shown_as_a_counted_warning()
     {
-        var root = DataTestFiles.Voc(TestPaths.NewTempDir(), new() { ["a"] = DataTestFiles.VocXml("a.png", 640, 480, ("cat", "1", "1", "9", "9")) },
+        using var dir = TestPaths.NewTempDir();
+        var root = DataTestFiles.Voc(dir, new() { ["a"] = DataTestFiles.VocXml("a.png", 640, 480, ("cat", "1", "1", "9", "9")) },
             new() { ["a.png"] = (100, 80) });
         var d = VocDatasetReader.Read(root, "all");
         var stats = DatasetStatistics.Compute(d);
@@ -143,7 +149,8 @@ public class SilentAcceptanceTests
     [Fact]
     public void Deeply_nested_voc_xml_is_refused_in_linear_time()
     {
-        var root = DataTestFiles.Voc(TestPaths.NewTempDir(), new() { ["a"] = DataTestFiles.VocXml("a.png", 100, 80, ("cat", "1", "1", "9", "9")) },
+        using var dir = TestPaths.NewTempDir();
+        var root = DataTestFiles.Voc(dir, new() { ["a"] = DataTestFiles.VocXml("a.png", 100, 80, ("cat", "1", "1", "9", "9")) },
             new() { ["a.png"] = (100, 80) });
         const int depth = 250_000;
         File.WriteAllText(Path.Combine(root, "Annotations", "deep.xml"),
@@ -191,7 +198,7 @@ public class SilentAcceptanceTests
     [Fact]
     public void Cancelled_loader_disposes_the_batch_it_had_prepared()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var samples = Enumerable.Range(0, 6).Select(i =>
         {
             var path = Path.Combine(dir, $"{i}.png");

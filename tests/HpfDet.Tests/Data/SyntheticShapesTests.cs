@@ -62,7 +62,7 @@ public class SyntheticShapesTests
     [Fact]
     public void Generate_writes_png_and_coco_json_that_read_back_identically()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var o = new SyntheticShapesOptions(Count: 20, ImageSize: 128, Seed: 5);
         var written = SyntheticShapesDataset.Generate(dir, o);
         var read = CocoDatasetReader.Read(Path.Combine(dir, "annotations.json"), Path.Combine(dir, "images"), new DataReadOptions(Strict: true));
@@ -87,7 +87,7 @@ public class SyntheticShapesTimingTests
     {
         // CPU time, not wall time: the build machine is shared, and wall time there measures the
         // neighbours. Under 10 CPU-seconds means under 10 s of wall time even on one free core.
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var process = Process.GetCurrentProcess();
         var cpu = process.TotalProcessorTime;
         var sw = Stopwatch.StartNew();
@@ -98,7 +98,6 @@ public class SyntheticShapesTimingTests
         Assert.Equal(500, Directory.GetFiles(Path.Combine(dir, "images"), "*.png").Length);
         Assert.Equal(500, d.Count);
         Assert.True(cpuSeconds < 10, $"took {cpuSeconds:F1} CPU-s ({sw.Elapsed.TotalSeconds:F1} s wall)");
-        Directory.Delete(dir, recursive: true);
     }
 }
 

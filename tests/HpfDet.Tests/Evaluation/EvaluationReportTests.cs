@@ -65,38 +65,30 @@ public class EvaluationReportTests
     {
         var dir = OracleCase("09_realistic");
         var result = CocoEvaluator.Evaluate(CocoGroundTruth.Load(Path.Combine(dir, "gt.json")), CocoDetections.Load(Path.Combine(dir, "dt.json")));
-        var outDir = TestPaths.NewTempDir();
-        try
-        {
-            var path = PrPlotter.Write(result, Path.Combine(outDir, "pr.png"), 400, 300);
-            var bytes = File.ReadAllBytes(path);
-            Assert.True(bytes.Length > 1000);
-            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
-        }
-        finally { Directory.Delete(outDir, true); }
+        using var outDir = TestPaths.NewTempDir();
+        var path = PrPlotter.Write(result, Path.Combine(outDir, "pr.png"), 400, 300);
+        var bytes = File.ReadAllBytes(path);
+        Assert.True(bytes.Length > 1000);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
     }
 
     [Fact]
     public void EvalCommandFileFormWritesMetrics()
     {
         var dir = OracleCase("03_area_boundaries");
-        var outDir = TestPaths.NewTempDir();
-        try
-        {
-            var json = Path.Combine(outDir, "metrics.json");
-            var output = new StringWriter();
-            var code = EvalCommand.RunFileEvaluation(Path.Combine(dir, "gt.json"), Path.Combine(dir, "dt.json"), json, outDir, output);
-            Assert.Equal(0, code);
-            using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
-            using var written = JsonDocument.Parse(File.ReadAllText(json));
-            var want = expected.RootElement.GetProperty("stats").EnumerateArray().Select(x => x.GetDouble()).ToArray();
-            var got = written.RootElement.GetProperty("stats").EnumerateArray().Select(x => x.GetDouble()).ToArray();
-            for (var i = 0; i < 12; i++) Assert.True(Math.Abs(want[i] - got[i]) <= 1e-12);
-            var firstLine = expected.RootElement.GetProperty("summary_text")[0].GetString()!;
-            Assert.Contains(firstLine, output.ToString());
-            Assert.True(File.Exists(Path.Combine(outDir, "pr_curves.png")));
-        }
-        finally { Directory.Delete(outDir, true); }
+        using var outDir = TestPaths.NewTempDir();
+        var json = Path.Combine(outDir, "metrics.json");
+        var output = new StringWriter();
+        var code = EvalCommand.RunFileEvaluation(Path.Combine(dir, "gt.json"), Path.Combine(dir, "dt.json"), json, outDir, output);
+        Assert.Equal(0, code);
+        using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
+        using var written = JsonDocument.Parse(File.ReadAllText(json));
+        var want = expected.RootElement.GetProperty("stats").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+        var got = written.RootElement.GetProperty("stats").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+        for (var i = 0; i < 12; i++) Assert.True(Math.Abs(want[i] - got[i]) <= 1e-12);
+        var firstLine = expected.RootElement.GetProperty("summary_text")[0].GetString()!;
+        Assert.Contains(firstLine, output.ToString());
+        Assert.True(File.Exists(Path.Combine(outDir, "pr_curves.png")));
     }
 
     [Theory]

@@ -27,56 +27,44 @@ public class OnnxBadInputTests
     [Fact]
     public void ACorruptOnnxFileIsAClearError()
     {
-        var dir = TestPaths.NewTempDir("onnx-bad");
-        try
-        {
-            var path = Path.Combine(dir, "corrupt.onnx");
-            var good = File.ReadAllBytes(ExportTiny(dir));
-            File.WriteAllBytes(path, good.Take(good.Length / 3).ToArray());   // truncated
-            var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(path));
-            Assert.Contains("is not a valid ONNX model", e.Message);
-            Assert.Contains(path, e.Message);
-            File.WriteAllBytes(path, "not a model at all"u8.ToArray());
-            Assert.Contains("is not a valid ONNX model", Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(path)).Message);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("onnx-bad");
+        var path = Path.Combine(dir, "corrupt.onnx");
+        var good = File.ReadAllBytes(ExportTiny(dir));
+        File.WriteAllBytes(path, good.Take(good.Length / 3).ToArray());   // truncated
+        var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(path));
+        Assert.Contains("is not a valid ONNX model", e.Message);
+        Assert.Contains(path, e.Message);
+        File.WriteAllBytes(path, "not a model at all"u8.ToArray());
+        Assert.Contains("is not a valid ONNX model", Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(path)).Message);
     }
 
     [Fact]
     public void AnOnnxModelWithoutHpfDetMetadataIsAClearError()
     {
-        var dir = TestPaths.NewTempDir("onnx-bad");
-        try
-        {
-            // A valid model HpfDet did not write: one Identity node, no metadata.
-            var g = new OnnxGraphBuilder(17);
-            g.Input("images", TensorProto.Types.DataType.Float, "batch", 3L, "height", "width");
-            g.Output("boxes", "images", TensorProto.Types.DataType.Float, "batch", 3L, "height", "width");
-            var model = new ModelProto { IrVersion = 8, Graph = g.Graph };
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
-            var path = Path.Combine(dir, "foreign.onnx");
-            File.WriteAllBytes(path, model.ToByteArray());
-            var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(path));
-            Assert.Contains("without HpfDet metadata", e.Message);
-            Assert.Contains("hpfdet export", e.Message);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("onnx-bad");
+        // A valid model HpfDet did not write: one Identity node, no metadata.
+        var g = new OnnxGraphBuilder(17);
+        g.Input("images", TensorProto.Types.DataType.Float, "batch", 3L, "height", "width");
+        g.Output("boxes", "images", TensorProto.Types.DataType.Float, "batch", 3L, "height", "width");
+        var model = new ModelProto { IrVersion = 8, Graph = g.Graph };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
+        var path = Path.Combine(dir, "foreign.onnx");
+        File.WriteAllBytes(path, model.ToByteArray());
+        var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(path));
+        Assert.Contains("without HpfDet metadata", e.Message);
+        Assert.Contains("hpfdet export", e.Message);
     }
 
     [Fact]
     public void AModelOfAnUnknownDetectorIsAClearError()
     {
-        var dir = TestPaths.NewTempDir("onnx-bad");
-        try
-        {
-            var path = ExportTiny(dir);
-            var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
-            model.MetadataProps.Single(p => p.Key == "hpfdet.detector").Value = "yolo9000";
-            File.WriteAllBytes(path, model.ToByteArray());
-            var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(path));
-            Assert.Contains("'yolo9000' detector", e.Message);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("onnx-bad");
+        var path = ExportTiny(dir);
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        model.MetadataProps.Single(p => p.Key == "hpfdet.detector").Value = "yolo9000";
+        File.WriteAllBytes(path, model.ToByteArray());
+        var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(path));
+        Assert.Contains("'yolo9000' detector", e.Message);
     }
 
     /// <summary>
@@ -86,111 +74,91 @@ public class OnnxBadInputTests
     [Fact]
     public void TheScoreFactorRuleIsReadFromTheMetadata()
     {
-        var dir = TestPaths.NewTempDir("onnx-bad");
-        try
-        {
-            var path = ExportTiny(dir);
-            var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
-            var entry = model.MetadataProps.Single(p => p.Key == "hpfdet.score_factor");
-            Assert.Equal("multiply", entry.Value);
-            using (var detector = OnnxDetector.Load(path)) Assert.Equal(ScoreFactorUse.Multiply, detector.Info.ScoreFactor);
+        using var dir = TestPaths.NewTempDir("onnx-bad");
+        var path = ExportTiny(dir);
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        var entry = model.MetadataProps.Single(p => p.Key == "hpfdet.score_factor");
+        Assert.Equal("multiply", entry.Value);
+        using (var detector = OnnxDetector.Load(path)) Assert.Equal(ScoreFactorUse.Multiply, detector.Info.ScoreFactor);
 
-            model.MetadataProps.Remove(entry);
-            var older = Path.Combine(dir, "older.onnx");
-            File.WriteAllBytes(older, model.ToByteArray());
-            using (var detector = OnnxDetector.Load(older)) Assert.Equal(ScoreFactorUse.Multiply, detector.Info.ScoreFactor);
+        model.MetadataProps.Remove(entry);
+        var older = Path.Combine(dir, "older.onnx");
+        File.WriteAllBytes(older, model.ToByteArray());
+        using (var detector = OnnxDetector.Load(older)) Assert.Equal(ScoreFactorUse.Multiply, detector.Info.ScoreFactor);
 
-            model.MetadataProps.Add(new StringStringEntryProto { Key = "hpfdet.score_factor", Value = "cube_root" });
-            File.WriteAllBytes(older, model.ToByteArray());
-            var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(older));
-            Assert.Contains("'hpfdet.score_factor' = 'cube_root'", e.Message);
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "hpfdet.score_factor", Value = "cube_root" });
+        File.WriteAllBytes(older, model.ToByteArray());
+        var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(older));
+        Assert.Contains("'hpfdet.score_factor' = 'cube_root'", e.Message);
 
-            var inference = new InferenceOptions();
-            using var retinaNet = OnnxParityTests.RandomDetector("retinanet", inference: inference);
-            var retinaPath = Path.Combine(dir, "retinanet.onnx");
-            OnnxExporter.Save(retinaNet, retinaPath, OnnxParityTests.Metadata(new ResizeScale(64, 96), inference));
-            var retina = ModelProto.Parser.ParseFrom(File.ReadAllBytes(retinaPath));
-            Assert.DoesNotContain(retina.Graph.Output, o => o.Name == OnnxExporter.ScoreFactorsName);
-            var rule = retina.MetadataProps.Single(p => p.Key == "hpfdet.score_factor");
-            Assert.Equal("none", rule.Value);
-            rule.Value = "geometric_mean";
-            File.WriteAllBytes(retinaPath, retina.ToByteArray());
-            Assert.Contains("has no 'score_factors' output", Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(retinaPath)).Message);
-        }
-        finally { Directory.Delete(dir, true); }
+        var inference = new InferenceOptions();
+        using var retinaNet = OnnxParityTests.RandomDetector("retinanet", inference: inference);
+        var retinaPath = Path.Combine(dir, "retinanet.onnx");
+        OnnxExporter.Save(retinaNet, retinaPath, OnnxParityTests.Metadata(new ResizeScale(64, 96), inference));
+        var retina = ModelProto.Parser.ParseFrom(File.ReadAllBytes(retinaPath));
+        Assert.DoesNotContain(retina.Graph.Output, o => o.Name == OnnxExporter.ScoreFactorsName);
+        var rule = retina.MetadataProps.Single(p => p.Key == "hpfdet.score_factor");
+        Assert.Equal("none", rule.Value);
+        rule.Value = "geometric_mean";
+        File.WriteAllBytes(retinaPath, retina.ToByteArray());
+        Assert.Contains("has no 'score_factors' output", Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(retinaPath)).Message);
     }
 
     [Fact]
     public void AnUndecodableImageIsAClearError()
     {
-        var dir = TestPaths.NewTempDir("onnx-bad");
-        try
-        {
-            using var detector = OnnxDetector.Load(ExportTiny(dir));
-            var image = Path.Combine(dir, "broken.jpg");
-            File.WriteAllBytes(image, "JFIF? no"u8.ToArray());
-            var e = Assert.Throws<OnnxDetectorException>(() => detector.Detect(image));
-            Assert.Contains("broken.jpg", e.Message);
-            Assert.Contains("not a decodable image", e.Message);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("onnx-bad");
+        using var detector = OnnxDetector.Load(ExportTiny(dir));
+        var image = Path.Combine(dir, "broken.jpg");
+        File.WriteAllBytes(image, "JFIF? no"u8.ToArray());
+        var e = Assert.Throws<OnnxDetectorException>(() => detector.Detect(image));
+        Assert.Contains("broken.jpg", e.Message);
+        Assert.Contains("not a decodable image", e.Message);
     }
 
     [Fact]
     public void MetadataCarriesWhatInferenceNeeds()
     {
-        var dir = TestPaths.NewTempDir("onnx-meta");
-        try
-        {
-            using var detector = OnnxDetector.Load(ExportTiny(dir));
-            var info = detector.Info;
-            Assert.Equal("atss", info.Detector);
-            Assert.Equal(["cat", "dog", "bird"], info.ClassNames);
-            Assert.Null(info.FixedInputSize);
-            Assert.Equal((64, 96), (info.ResizeShortSide, info.ResizeMaxLongSide));
-            Assert.Equal([8, 16, 32, 64, 128], info.Strides);
-            Assert.Equal(0.05, info.ScoreThreshold);
-            Assert.Equal(0.6, info.NmsIoU);
-            // Caffe BGR means (103.06, 115.90, 123.15) given per BGR channel: padding in RGB is their reverse.
-            Assert.Equal([123.15f, 115.90f, 103.06f], info.PadValueRgb);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("onnx-meta");
+        using var detector = OnnxDetector.Load(ExportTiny(dir));
+        var info = detector.Info;
+        Assert.Equal("atss", info.Detector);
+        Assert.Equal(["cat", "dog", "bird"], info.ClassNames);
+        Assert.Null(info.FixedInputSize);
+        Assert.Equal((64, 96), (info.ResizeShortSide, info.ResizeMaxLongSide));
+        Assert.Equal([8, 16, 32, 64, 128], info.Strides);
+        Assert.Equal(0.05, info.ScoreThreshold);
+        Assert.Equal(0.6, info.NmsIoU);
+        // Caffe BGR means (103.06, 115.90, 123.15) given per BGR channel: padding in RGB is their reverse.
+        Assert.Equal([123.15f, 115.90f, 103.06f], info.PadValueRgb);
     }
 
     [Fact]
     public void AnExecutionProviderMissingFromThePackageIsAClearError()
     {
-        var dir = TestPaths.NewTempDir("onnx-ep");
-        try
-        {
-            // This package (Microsoft.ML.OnnxRuntime) is the CPU build: CUDA is not in it.
-            var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(ExportTiny(dir), new OnnxDetectorOptions(ExecutionProvider.Cuda)));
-            Assert.Contains("Cuda execution provider is not available", e.Message);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("onnx-ep");
+        // This package (Microsoft.ML.OnnxRuntime) is the CPU build: CUDA is not in it.
+        var e = Assert.Throws<OnnxDetectorException>(() => OnnxDetector.Load(ExportTiny(dir), new OnnxDetectorOptions(ExecutionProvider.Cuda)));
+        Assert.Contains("Cuda execution provider is not available", e.Message);
     }
 
     /// <summary>One loaded model, eight threads detecting at once: each gets what a lone call gives.</summary>
     [Fact]
     public void ConcurrentCallsOnOneModelGiveTheSequentialResults()
     {
-        var dir = TestPaths.NewTempDir("onnx-threads");
-        try
-        {
-            var inference = new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
-            using var model = OnnxParityTests.RandomDetector(inference: inference);
-            var path = Path.Combine(dir, "model.onnx");
-            OnnxExporter.Save(model, path, OnnxParityTests.Metadata(new ResizeScale(64, 96), inference));
-            var images = OnnxParityTests.WriteImages(dir, (90, 60), (60, 80), (70, 70), (100, 50));
-            using var detector = OnnxDetector.Load(path);
-            var sequential = images.Select(detector.Detect).ToList();
-            Assert.Contains(sequential, d => d.Count > 0);
-            var concurrent = new IReadOnlyList<Detection>[16];
-            Parallel.For(0, concurrent.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => concurrent[i] = detector.Detect(images[i % images.Count]));
-            for (int i = 0; i < concurrent.Length; i++)
-                Assert.Equal(sequential[i % images.Count], concurrent[i]);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("onnx-threads");
+        var inference = new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
+        using var model = OnnxParityTests.RandomDetector(inference: inference);
+        var path = Path.Combine(dir, "model.onnx");
+        OnnxExporter.Save(model, path, OnnxParityTests.Metadata(new ResizeScale(64, 96), inference));
+        var images = OnnxParityTests.WriteImages(dir, (90, 60), (60, 80), (70, 70), (100, 50));
+        using var detector = OnnxDetector.Load(path);
+        var sequential = images.Select(detector.Detect).ToList();
+        Assert.Contains(sequential, d => d.Count > 0);
+        var concurrent = new IReadOnlyList<Detection>[16];
+        Parallel.For(0, concurrent.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => concurrent[i] = detector.Detect(images[i % images.Count]));
+        for (int i = 0; i < concurrent.Length; i++)
+            Assert.Equal(sequential[i % images.Count], concurrent[i]);
     }
 
     sealed class Unexportable : torch.nn.Module<torch.Tensor, torch.Tensor>

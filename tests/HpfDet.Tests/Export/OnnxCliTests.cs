@@ -41,79 +41,75 @@ public class OnnxCliTests(ITestOutputHelper output)
     [Fact]
     public void ExportThenDetectAndEvalWithOnnxRuntimeGiveTheLibtorchResults()
     {
-        var root = TestPaths.NewTempDir("hpfdet-onnx-cli");
-        try
+        using var root = TestPaths.NewTempDir("hpfdet-onnx-cli");
+        var runDir = Path.Combine(root, "run");
+        Assert.Equal(0, Run(["train", .. Tiny, "--loss", "fl", "--out", runDir]).Code);
+        var ckpt = Path.Combine(runDir, "checkpoints", "last.ckpt");
+        var model = Path.Combine(root, "model.onnx");
+        var export = Run("export", "--weights", ckpt, "--out", model);
+        Assert.True(export.Code == 0, export.Err);
+        Assert.Contains("opset 17", export.Out);
+
+        // detect: same results.json with both engines.
+        var images = Path.Combine(root, "images");
+        HpfDet.Data.SyntheticShapesDataset.Generate(images, new HpfDet.Data.SyntheticShapesOptions(Count: 3, ImageSize: 72));
+        var torchOut = Path.Combine(root, "det-torch");
+        var onnxOut = Path.Combine(root, "det-onnx");
+        Assert.Equal(0, Run("detect", "--weights", ckpt, "--images", Path.Combine(images, "images"), "--out", torchOut).Code);
+        var onnxRun = Run("detect", "--engine", "onnx", "--model", model, "--images", Path.Combine(images, "images"), "--out", onnxOut);
+        Assert.True(onnxRun.Code == 0, onnxRun.Err);
+        Assert.Equal(3, Directory.GetFiles(onnxOut, "*.png").Length);
+        using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(torchOut, "results.json")));
+        using var actual = JsonDocument.Parse(File.ReadAllText(Path.Combine(onnxOut, "results.json")));
+        var e = expected.RootElement.EnumerateArray().ToList();
+        var a = actual.RootElement.EnumerateArray().ToList();
+        Assert.Equal(e.Count, a.Count);
+        Assert.NotEmpty(e);
+        double worstBox = 0, worstScore = 0;
+        for (int i = 0; i < e.Count; i++)
         {
-            var runDir = Path.Combine(root, "run");
-            Assert.Equal(0, Run(["train", .. Tiny, "--loss", "fl", "--out", runDir]).Code);
-            var ckpt = Path.Combine(runDir, "checkpoints", "last.ckpt");
-            var model = Path.Combine(root, "model.onnx");
-            var export = Run("export", "--weights", ckpt, "--out", model);
-            Assert.True(export.Code == 0, export.Err);
-            Assert.Contains("opset 17", export.Out);
-
-            // detect: same results.json with both engines.
-            var images = Path.Combine(root, "images");
-            HpfDet.Data.SyntheticShapesDataset.Generate(images, new HpfDet.Data.SyntheticShapesOptions(Count: 3, ImageSize: 72));
-            var torchOut = Path.Combine(root, "det-torch");
-            var onnxOut = Path.Combine(root, "det-onnx");
-            Assert.Equal(0, Run("detect", "--weights", ckpt, "--images", Path.Combine(images, "images"), "--out", torchOut).Code);
-            var onnxRun = Run("detect", "--engine", "onnx", "--model", model, "--images", Path.Combine(images, "images"), "--out", onnxOut);
-            Assert.True(onnxRun.Code == 0, onnxRun.Err);
-            Assert.Equal(3, Directory.GetFiles(onnxOut, "*.png").Length);
-            using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(torchOut, "results.json")));
-            using var actual = JsonDocument.Parse(File.ReadAllText(Path.Combine(onnxOut, "results.json")));
-            var e = expected.RootElement.EnumerateArray().ToList();
-            var a = actual.RootElement.EnumerateArray().ToList();
-            Assert.Equal(e.Count, a.Count);
-            Assert.NotEmpty(e);
-            double worstBox = 0, worstScore = 0;
-            for (int i = 0; i < e.Count; i++)
-            {
-                Assert.Equal(e[i].GetProperty("image_id").GetInt64(), a[i].GetProperty("image_id").GetInt64());
-                Assert.Equal(e[i].GetProperty("category_id").GetInt32(), a[i].GetProperty("category_id").GetInt32());
-                var eb = e[i].GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray();
-                var ab = a[i].GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray();
-                worstBox = Math.Max(worstBox, eb.Zip(ab, (x, y) => Math.Abs(x - y)).Max());
-                worstScore = Math.Max(worstScore, Math.Abs(e[i].GetProperty("score").GetDouble() - a[i].GetProperty("score").GetDouble()));
-            }
-            output.WriteLine($"detect: {e.Count} detections, max |diff| boxes {worstBox:E2} px, scores {worstScore:E2}");
-            Assert.True(worstBox <= 1e-2, $"boxes differ by {worstBox} px");
-            Assert.True(worstScore <= 1e-4, $"scores differ by {worstScore}");
-
-            // eval: the exported model on the run's validation split (named in its metadata) gives libtorch's AP.
-            var torchJson = Path.Combine(root, "eval-torch.json");
-            var onnxJson = Path.Combine(root, "eval-onnx.json");
-            Assert.Equal(0, Run("eval", "--weights", ckpt, "--data", "synthetic", "--json", torchJson).Code);
-            var onnxEval = Run("eval", "--onnx", model, "--json", onnxJson);
-            Assert.True(onnxEval.Code == 0, onnxEval.Err);
-            Assert.Contains("ONNX Runtime", onnxEval.Out);
-            output.WriteLine($"COCO AP libtorch {ApOf(torchJson):F4}, ONNX Runtime {ApOf(onnxJson):F4}");
-            Assert.Equal(ApOf(torchJson), ApOf(onnxJson), 3);
-
-            // Bad input: a corrupt model and an undecodable image are one-line errors, exit 3.
-            var corrupt = Path.Combine(root, "corrupt.onnx");
-            File.WriteAllBytes(corrupt, File.ReadAllBytes(model).Take(1000).ToArray());
-            var bad = Run("detect", "--engine", "onnx", "--model", corrupt, "--images", Path.Combine(images, "images"), "--out", Path.Combine(root, "x"));
-            Assert.Equal(ExitCodes.UserError, bad.Code);
-            Assert.Contains("not a valid ONNX model", bad.Err);
-            Assert.DoesNotContain("   at ", bad.Err);
-            Assert.Equal(ExitCodes.UsageError, Run("detect", "--engine", "onnx", "--images", images, "--out", root).Code);
-
-            // A checkpoint whose configuration names an unknown detector.
-            var (info, tensors) = Checkpoint.Load(ckpt);
-            var config = RunConfig.FromJson(info.Config);
-            var strange = Path.Combine(root, "strange.ckpt");
-            using (var tiny = config.BuildDetector(info.ClassNames.Count, loadPretrained: false))
-            {
-                config.Model.Name = "yolo-r18";
-                Checkpoint.Save(strange, info with { Config = config.ToJson() }, tiny, null);
-            }
-            foreach (var t in tensors.Values) t.Dispose();
-            var unknown = Run("export", "--weights", strange, "--out", Path.Combine(root, "strange.onnx"));
-            Assert.Equal(ExitCodes.UserError, unknown.Code);
-            Assert.Contains("yolo-r18", unknown.Err);
+            Assert.Equal(e[i].GetProperty("image_id").GetInt64(), a[i].GetProperty("image_id").GetInt64());
+            Assert.Equal(e[i].GetProperty("category_id").GetInt32(), a[i].GetProperty("category_id").GetInt32());
+            var eb = e[i].GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            var ab = a[i].GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            worstBox = Math.Max(worstBox, eb.Zip(ab, (x, y) => Math.Abs(x - y)).Max());
+            worstScore = Math.Max(worstScore, Math.Abs(e[i].GetProperty("score").GetDouble() - a[i].GetProperty("score").GetDouble()));
         }
-        finally { Directory.Delete(root, true); }
+        output.WriteLine($"detect: {e.Count} detections, max |diff| boxes {worstBox:E2} px, scores {worstScore:E2}");
+        Assert.True(worstBox <= 1e-2, $"boxes differ by {worstBox} px");
+        Assert.True(worstScore <= 1e-4, $"scores differ by {worstScore}");
+
+        // eval: the exported model on the run's validation split (named in its metadata) gives libtorch's AP.
+        var torchJson = Path.Combine(root, "eval-torch.json");
+        var onnxJson = Path.Combine(root, "eval-onnx.json");
+        Assert.Equal(0, Run("eval", "--weights", ckpt, "--data", "synthetic", "--json", torchJson).Code);
+        var onnxEval = Run("eval", "--onnx", model, "--json", onnxJson);
+        Assert.True(onnxEval.Code == 0, onnxEval.Err);
+        Assert.Contains("ONNX Runtime", onnxEval.Out);
+        output.WriteLine($"COCO AP libtorch {ApOf(torchJson):F4}, ONNX Runtime {ApOf(onnxJson):F4}");
+        Assert.Equal(ApOf(torchJson), ApOf(onnxJson), 3);
+
+        // Bad input: a corrupt model and an undecodable image are one-line errors, exit 3.
+        var corrupt = Path.Combine(root, "corrupt.onnx");
+        File.WriteAllBytes(corrupt, File.ReadAllBytes(model).Take(1000).ToArray());
+        var bad = Run("detect", "--engine", "onnx", "--model", corrupt, "--images", Path.Combine(images, "images"), "--out", Path.Combine(root, "x"));
+        Assert.Equal(ExitCodes.UserError, bad.Code);
+        Assert.Contains("not a valid ONNX model", bad.Err);
+        Assert.DoesNotContain("   at ", bad.Err);
+        Assert.Equal(ExitCodes.UsageError, Run("detect", "--engine", "onnx", "--images", images, "--out", root).Code);
+
+        // A checkpoint whose configuration names an unknown detector.
+        var (info, tensors) = Checkpoint.Load(ckpt);
+        var config = RunConfig.FromJson(info.Config);
+        var strange = Path.Combine(root, "strange.ckpt");
+        using (var tiny = config.BuildDetector(info.ClassNames.Count, loadPretrained: false))
+        {
+            config.Model.Name = "yolo-r18";
+            Checkpoint.Save(strange, info with { Config = config.ToJson() }, tiny, null);
+        }
+        foreach (var t in tensors.Values) t.Dispose();
+        var unknown = Run("export", "--weights", strange, "--out", Path.Combine(root, "strange.onnx"));
+        Assert.Equal(ExitCodes.UserError, unknown.Code);
+        Assert.Contains("yolo-r18", unknown.Err);
     }
 }

@@ -28,26 +28,22 @@ public class OnnxImageDecodeTests
     [Fact]
     public void ReducedJpegDecodeGivesTheDataLoadersPixelsAndKeepsTheFullSize()
     {
-        var dir = TestPaths.NewTempDir("onnx-decode");
-        try
-        {
-            var path = WriteJpeg(dir, 640, 480);
-            // bccd's evaluation target: 427×320 from 640×480; libjpeg's 6/8 scale (480×360) is the smallest that covers it.
-            Func<int, int, (int Width, int Height)> target = (w, h) => (427, 320);
-            var loader = ImageDecoder.Decode(path, ImageDecoder.DefaultMaxPixels, target, out var loaderFull);
-            var mine = RgbaImage.Decode(path, target);
-            Assert.Equal((480, 360), (mine.Width, mine.Height));
-            Assert.Equal((640, 480), mine.SourceSize);
-            Assert.Equal(loaderFull, mine.SourceSize);
-            Assert.Equal((loader.Width, loader.Height), (mine.Width, mine.Height));
-            Assert.Equal(loader.Rgba, mine.Rgba);
+        using var dir = TestPaths.NewTempDir("onnx-decode");
+        var path = WriteJpeg(dir, 640, 480);
+        // bccd's evaluation target: 427×320 from 640×480; libjpeg's 6/8 scale (480×360) is the smallest that covers it.
+        Func<int, int, (int Width, int Height)> target = (w, h) => (427, 320);
+        var loader = ImageDecoder.Decode(path, ImageDecoder.DefaultMaxPixels, target, out var loaderFull);
+        var mine = RgbaImage.Decode(path, target);
+        Assert.Equal((480, 360), (mine.Width, mine.Height));
+        Assert.Equal((640, 480), mine.SourceSize);
+        Assert.Equal(loaderFull, mine.SourceSize);
+        Assert.Equal((loader.Width, loader.Height), (mine.Width, mine.Height));
+        Assert.Equal(loader.Rgba, mine.Rgba);
 
-            // Without a target: full size, and the source size is the image's own.
-            var full = RgbaImage.Decode(path);
-            Assert.Equal((640, 480), (full.Width, full.Height));
-            Assert.Equal((640, 480), full.SourceSize);
-            Assert.NotEqual(mine.Resize(427, 320).Rgba, full.Resize(427, 320).Rgba);
-        }
-        finally { Directory.Delete(dir, recursive: true); }
+        // Without a target: full size, and the source size is the image's own.
+        var full = RgbaImage.Decode(path);
+        Assert.Equal((640, 480), (full.Width, full.Height));
+        Assert.Equal((640, 480), full.SourceSize);
+        Assert.NotEqual(mine.Resize(427, 320).Rgba, full.Resize(427, 320).Rgba);
     }
 }

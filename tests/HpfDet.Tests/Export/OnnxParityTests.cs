@@ -207,70 +207,66 @@ public class OnnxParityTests(ITestOutputHelper output)
     [MemberData(nameof(Families))]
     public void DynamicExportMatchesLibtorchRawOutputsAndDetections(string family)
     {
-        var dir = TestPaths.NewTempDir("onnx-parity");
-        try
+        using var dir = TestPaths.NewTempDir("onnx-parity");
+        var scale = new ResizeScale(96, 160);
+        var inference = new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
+        using var model = RandomDetector(family, inference: inference);
+        var onnxPath = Path.Combine(dir, "model.onnx");
+        OnnxExporter.Save(model, onnxPath, Metadata(scale, inference));
+
+        // Two images of different aspect in one batch: different content sizes, one padded batch.
+        var paths = WriteImages(dir, (150, 100), (90, 120));
+        var samples = paths.Select((p, i) => { var im = ImageDecoder.Decode(p); return new DetectionSample(i + 1, p, Path.GetFileName(p), im.Width, im.Height, []); }).ToList();
+        var dataset = new DetectionDataset("parity", Classes, samples, new DataIssues());
+        var loader = new DataLoader(dataset, TransformPipeline.ForEvaluation(scale), ImageNormalization.CaffeBgr, new DataLoaderOptions(2, Workers: 1, Shuffle: false));
+
+        using var detector = OnnxDetector.Load(onnxPath);
+        Assert.Equal(model.Family, detector.Info.Detector);
+        Assert.Equal(ExpectedScoreFactor(family), detector.Info.ScoreFactor);
+        Assert.Equal(model.PriorsPerLocation, detector.Info.AnchorsPerLocation);
+        var decoded = paths.Select(p => RgbaImage.Decode(p)).ToList();
+        var (input, placements, h, w) = detector.Prepare(decoded);
+
+        // Raw outputs on the same batch: the loader's normalised tensor for libtorch, the RGB batch for ONNX Runtime.
+        var batch = loader.Epoch(0).Single();
+        Assert.Equal([2L, 3, h, w], batch.Images.shape);
+        for (int i = 0; i < 2; i++)
         {
-            var scale = new ResizeScale(96, 160);
-            var inference = new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
-            using var model = RandomDetector(family, inference: inference);
-            var onnxPath = Path.Combine(dir, "model.onnx");
-            OnnxExporter.Save(model, onnxPath, Metadata(scale, inference));
-
-            // Two images of different aspect in one batch: different content sizes, one padded batch.
-            var paths = WriteImages(dir, (150, 100), (90, 120));
-            var samples = paths.Select((p, i) => { var im = ImageDecoder.Decode(p); return new DetectionSample(i + 1, p, Path.GetFileName(p), im.Width, im.Height, []); }).ToList();
-            var dataset = new DetectionDataset("parity", Classes, samples, new DataIssues());
-            var loader = new DataLoader(dataset, TransformPipeline.ForEvaluation(scale), ImageNormalization.CaffeBgr, new DataLoaderOptions(2, Workers: 1, Shuffle: false));
-
-            using var detector = OnnxDetector.Load(onnxPath);
-            Assert.Equal(model.Family, detector.Info.Detector);
-            Assert.Equal(ExpectedScoreFactor(family), detector.Info.ScoreFactor);
-            Assert.Equal(model.PriorsPerLocation, detector.Info.AnchorsPerLocation);
-            var decoded = paths.Select(p => RgbaImage.Decode(p)).ToList();
-            var (input, placements, h, w) = detector.Prepare(decoded);
-
-            // Raw outputs on the same batch: the loader's normalised tensor for libtorch, the RGB batch for ONNX Runtime.
-            var batch = loader.Epoch(0).Single();
-            Assert.Equal([2L, 3, h, w], batch.Images.shape);
-            for (int i = 0; i < 2; i++)
-            {
-                Assert.Equal(batch.Meta[i].Width, placements[i].Width);
-                Assert.Equal(batch.Meta[i].Height, placements[i].Height);
-            }
-            var raw = detector.Run(input, 2, h, w);
-            AssertRawParity($"{family} {h}x{w}", LibtorchRaw(model, batch.Images), raw, ExpectedScoreFactor(family) != ScoreFactorUse.None);
-            batch.Dispose();
-
-            // Final detections: libtorch's evaluation path against the inference library, batch of 2.
-            var expected = DetectionEvaluation.Predict(model, dataset, loader);
-            var actual = detector.Detect(paths);
-            int total = 0;
-            double worstBox = 0, worstScore = 0;
-            for (int i = 0; i < 2; i++)
-            {
-                var mine = actual[i];
-                var theirs = Enumerable.Range(0, expected.Count).Select(j => expected[j]).Where(d => d.ImageId == i + 1).ToList();
-                Assert.Equal(theirs.Count, mine.Count);
-                Assert.True(mine.Count > 0, "the randomised detector should detect something: the test would compare nothing");
-                for (int k = 0; k < mine.Count; k++)
-                {
-                    Assert.Equal(theirs[k].CategoryId, dataset.CategoryIdOf(mine[k].Label));
-                    double[] a = [mine[k].X1, mine[k].Y1, mine[k].X2 - (double)mine[k].X1, mine[k].Y2 - (double)mine[k].Y1];
-                    double[] e = [theirs[k].X, theirs[k].Y, theirs[k].W, theirs[k].H];
-                    for (int j = 0; j < 4; j++) worstBox = Math.Max(worstBox, Math.Abs(a[j] - e[j]));
-                    worstScore = Math.Max(worstScore, Math.Abs(mine[k].Score - theirs[k].Score));
-                }
-                total += mine.Count;
-            }
-            output.WriteLine($"{family} detections: {total}, max |diff| boxes {worstBox:E2} px, scores {worstScore:E2}");
-            Assert.True(worstBox <= 1e-2, $"boxes differ by {worstBox} px");
-            Assert.True(worstScore <= 1e-4, $"scores differ by {worstScore}");
-
-            // One image alone (its own padding) and the batch agree with libtorch on that image alone too.
-            var single = detector.Detect(paths[1]);
-            Assert.NotEmpty(single);
+            Assert.Equal(batch.Meta[i].Width, placements[i].Width);
+            Assert.Equal(batch.Meta[i].Height, placements[i].Height);
         }
-        finally { Directory.Delete(dir, true); }
+        var raw = detector.Run(input, 2, h, w);
+        AssertRawParity($"{family} {h}x{w}", LibtorchRaw(model, batch.Images), raw, ExpectedScoreFactor(family) != ScoreFactorUse.None);
+        batch.Dispose();
+
+        // Final detections: libtorch's evaluation path against the inference library, batch of 2.
+        var expected = DetectionEvaluation.Predict(model, dataset, loader);
+        var actual = detector.Detect(paths);
+        int total = 0;
+        double worstBox = 0, worstScore = 0;
+        for (int i = 0; i < 2; i++)
+        {
+            var mine = actual[i];
+            var theirs = Enumerable.Range(0, expected.Count).Select(j => expected[j]).Where(d => d.ImageId == i + 1).ToList();
+            Assert.Equal(theirs.Count, mine.Count);
+            Assert.True(mine.Count > 0, "the randomised detector should detect something: the test would compare nothing");
+            for (int k = 0; k < mine.Count; k++)
+            {
+                Assert.Equal(theirs[k].CategoryId, dataset.CategoryIdOf(mine[k].Label));
+                double[] a = [mine[k].X1, mine[k].Y1, mine[k].X2 - (double)mine[k].X1, mine[k].Y2 - (double)mine[k].Y1];
+                double[] e = [theirs[k].X, theirs[k].Y, theirs[k].W, theirs[k].H];
+                for (int j = 0; j < 4; j++) worstBox = Math.Max(worstBox, Math.Abs(a[j] - e[j]));
+                worstScore = Math.Max(worstScore, Math.Abs(mine[k].Score - theirs[k].Score));
+            }
+            total += mine.Count;
+        }
+        output.WriteLine($"{family} detections: {total}, max |diff| boxes {worstBox:E2} px, scores {worstScore:E2}");
+        Assert.True(worstBox <= 1e-2, $"boxes differ by {worstBox} px");
+        Assert.True(worstScore <= 1e-4, $"scores differ by {worstScore}");
+
+        // One image alone (its own padding) and the batch agree with libtorch on that image alone too.
+        var single = detector.Detect(paths[1]);
+        Assert.NotEmpty(single);
     }
 
     [Theory]
@@ -279,24 +275,20 @@ public class OnnxParityTests(ITestOutputHelper output)
     {
         var inference = new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
         using var model = RandomDetector(family, seed: 5, inference: inference);
-        var dir = TestPaths.NewTempDir("onnx-fixed");
-        try
-        {
-            var onnxPath = Path.Combine(dir, "fixed.onnx");
-            OnnxExporter.Save(model, onnxPath, Metadata(new ResizeScale(96, 160), inference), new OnnxExportOptions(Opset: 13, ImageSize: (100, 140)));   // the lowest opset accepted
-            using var detector = OnnxDetector.Load(onnxPath);
-            Assert.Equal((100, 140), detector.Info.FixedInputSize);
-            var rng = new Random(5);
-            var rgb = Enumerable.Range(0, 3 * 100 * 140).Select(_ => (float)rng.Next(0, 256)).ToArray();
-            var raw = detector.Run(rgb, 1, 100, 140);
-            // The training normalisation by hand: BGR, minus the Caffe means.
-            using var scope = torch.NewDisposeScope();
-            var mean = ImageNormalization.CaffeBgr.Mean;
-            var bgr = torch.tensor(rgb, [1, 3, 100, 140]).index_select(1, torch.tensor(new long[] { 2, 1, 0 }));
-            var normalised = bgr - torch.tensor(mean).reshape(1, 3, 1, 1);
-            AssertRawParity($"{family} fixed 100x140", LibtorchRaw(model, normalised), raw, ExpectedScoreFactor(family) != ScoreFactorUse.None);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("onnx-fixed");
+        var onnxPath = Path.Combine(dir, "fixed.onnx");
+        OnnxExporter.Save(model, onnxPath, Metadata(new ResizeScale(96, 160), inference), new OnnxExportOptions(Opset: 13, ImageSize: (100, 140)));   // the lowest opset accepted
+        using var detector = OnnxDetector.Load(onnxPath);
+        Assert.Equal((100, 140), detector.Info.FixedInputSize);
+        var rng = new Random(5);
+        var rgb = Enumerable.Range(0, 3 * 100 * 140).Select(_ => (float)rng.Next(0, 256)).ToArray();
+        var raw = detector.Run(rgb, 1, 100, 140);
+        // The training normalisation by hand: BGR, minus the Caffe means.
+        using var scope = torch.NewDisposeScope();
+        var mean = ImageNormalization.CaffeBgr.Mean;
+        var bgr = torch.tensor(rgb, [1, 3, 100, 140]).index_select(1, torch.tensor(new long[] { 2, 1, 0 }));
+        var normalised = bgr - torch.tensor(mean).reshape(1, 3, 1, 1);
+        AssertRawParity($"{family} fixed 100x140", LibtorchRaw(model, normalised), raw, ExpectedScoreFactor(family) != ScoreFactorUse.None);
     }
 
     /// <summary>onnx.checker with full shape inference, in Debian's python3-onnx; skipped (reported) when it is not installed.</summary>
@@ -309,21 +301,17 @@ public class OnnxParityTests(ITestOutputHelper output)
         Skip.If(probe.ExitCode != 0, $"python3-onnx is not installed ({python} cannot import onnx): apt-get install python3-onnx to run the ONNX checker.");
         var inference = new InferenceOptions();
         using var model = RandomDetector(family, inference: inference);
-        var dir = TestPaths.NewTempDir("onnx-checker");
-        try
+        using var dir = TestPaths.NewTempDir("onnx-checker");
+        foreach (var (name, options) in new[] { ("dynamic.onnx", new OnnxExportOptions()), ("fixed.onnx", new OnnxExportOptions(ImageSize: (96, 128))) })
         {
-            foreach (var (name, options) in new[] { ("dynamic.onnx", new OnnxExportOptions()), ("fixed.onnx", new OnnxExportOptions(ImageSize: (96, 128))) })
-            {
-                var path = Path.Combine(dir, name);
-                OnnxExporter.Save(model, path, Metadata(new ResizeScale(96, 160), inference), options);
-                var script = $"import onnx; m = onnx.load(r'{path}'); onnx.checker.check_model(m, full_check=True); print('ok', m.opset_import[0].version)";
-                var r = RunProcess(python, $"-c \"{script}\"");
-                output.WriteLine($"{family} {name}: {r.Output.Trim()}");
-                Assert.True(r.ExitCode == 0, $"onnx.checker rejected {name}: {r.Output}");
-                Assert.Contains("ok 17", r.Output);
-            }
+            var path = Path.Combine(dir, name);
+            OnnxExporter.Save(model, path, Metadata(new ResizeScale(96, 160), inference), options);
+            var script = $"import onnx; m = onnx.load(r'{path}'); onnx.checker.check_model(m, full_check=True); print('ok', m.opset_import[0].version)";
+            var r = RunProcess(python, $"-c \"{script}\"");
+            output.WriteLine($"{family} {name}: {r.Output.Trim()}");
+            Assert.True(r.ExitCode == 0, $"onnx.checker rejected {name}: {r.Output}");
+            Assert.Contains("ok 17", r.Output);
         }
-        finally { Directory.Delete(dir, true); }
     }
 
     static (int ExitCode, string Output) RunProcess(string file, string args)

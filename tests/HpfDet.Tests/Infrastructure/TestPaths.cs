@@ -31,29 +31,47 @@ public static class TestPaths
         return dir;
     }
 
-    static readonly System.Collections.Concurrent.ConcurrentBag<string> TempDirs = [];
-
-    static TestPaths() => AppDomain.CurrentDomain.ProcessExit += (_, _) => DeleteTempDirs();
-
     /// <summary>
-    /// A fresh empty temporary folder. The caller may delete it; whatever is left is deleted when the test
-    /// process exits (a full run otherwise leaves gigabytes in the temp folder: the fuzz and CLI tests).
+    /// Where the test temporary folders live: one folder per test process under
+    /// TEMP/hpfdet-tests/, named by its process id.
     /// </summary>
-    public static string NewTempDir(string prefix = "hpfdet-test")
+    public static string TempRoot { get; } = Path.Combine(Path.GetTempPath(), "hpfdet-tests");
+
+    static readonly string ProcessTempDir = Path.Combine(TempRoot, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    static TestPaths()
     {
-        var dir = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-        TempDirs.Add(dir);
-        return dir;
+        DeleteStaleTempDirs();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TempDir.Delete(ProcessTempDir);
     }
 
-    static void DeleteTempDirs()
+    /// <summary>
+    /// A fresh empty temporary folder, deleted when the returned <see cref="TempDir"/> is disposed:
+    /// <c>using var dir = TestPaths.NewTempDir("prefix");</c>. Backstops: whatever is left is deleted when
+    /// the test process exits, and a later test process deletes the folders of test processes no longer
+    /// running (the test host may be killed before its exit handlers finish).
+    /// </summary>
+    public static TempDir NewTempDir(string prefix = "hpfdet-test") =>
+        new(Path.Combine(ProcessTempDir, $"{prefix}-{Guid.NewGuid():N}"));
+
+    /// <summary>Deletes the folders under <see cref="TempRoot"/> of test processes that are no longer running.</summary>
+    static void DeleteStaleTempDirs()
     {
-        foreach (var dir in TempDirs)
+        if (!Directory.Exists(TempRoot)) return;
+        foreach (var dir in Directory.EnumerateDirectories(TempRoot))
+            if (int.TryParse(Path.GetFileName(dir), out var pid) && pid != Environment.ProcessId && !IsRunning(pid))
+                TempDir.Delete(dir);
+    }
+
+    static bool IsRunning(int pid)
+    {
+        try
         {
-            try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // best effort at exit
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
         }
+        catch (ArgumentException) { return false; }          // no such process
+        catch (InvalidOperationException) { return false; }
     }
 
     static string FindRepoRoot()

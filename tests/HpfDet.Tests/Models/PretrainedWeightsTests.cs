@@ -91,7 +91,8 @@ public class PretrainedWeightsTests(ITestOutputHelper output)
     public void MissingOnnxFileIsAUserError()
     {
         using var model = new ResNet(new ResNetOptions(ResNetDepth.R18, BlocksPerStage: [2, 2, 2, 3]));
-        var path = Path.Combine(TestPaths.NewTempDir(), "absent.onnx");
+        using var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "absent.onnx");
         var e = Assert.Throws<HpfDetException>(() => PretrainedWeights.LoadResNet18Onnx(model, path));
         Assert.Contains(path, e.Message);
     }
@@ -108,7 +109,7 @@ public class PretrainedWeightsTests(ITestOutputHelper output)
     [Fact]
     public void TorchvisionPthRoundTripsIntoResNet50()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "resnet50.pth");
         torch.manual_seed(7);
         using var source = new ResNet(new ResNetOptions(ResNetDepth.R50, FrozenStages: -1));
@@ -124,13 +125,12 @@ public class PretrainedWeightsTests(ITestOutputHelper output)
         var report = PretrainedWeights.LoadTorchvisionStateDict(target, path);
         Assert.Equal(318, report.TensorsLoaded);
         AssertSameState(source, target);
-        Directory.Delete(dir, true);
     }
 
     [Fact]
     public void SafetensorsRoundTripsIntoResNet18()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "resnet18.safetensors");
         torch.manual_seed(9);
         using var source = new ResNet(new ResNetOptions(ResNetDepth.R18));
@@ -142,13 +142,12 @@ public class PretrainedWeightsTests(ITestOutputHelper output)
         AssertSameState(source, target);
         // Frozen parameters stay frozen after loading.
         Assert.False(target.named_parameters().Single(p => p.name == "layer1.0.conv1.weight").parameter.requires_grad);
-        Directory.Delete(dir, true);
     }
 
     [Fact]
     public void WrongKeysAreListedAndFcIsIgnored()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "renamed.pth");
         torch.manual_seed(11);
         using var source = new ResNet(new ResNetOptions(ResNetDepth.R18));
@@ -179,6 +178,5 @@ public class PretrainedWeightsTests(ITestOutputHelper output)
         var report = PretrainedWeights.LoadTorchvisionStateDict(target, path);
         Assert.Equal(["fc.bias", "fc.weight"], report.IgnoredSourceKeys);
         AssertSameState(source, target);
-        Directory.Delete(dir, true);
     }
 }

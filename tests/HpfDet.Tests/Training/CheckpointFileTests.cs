@@ -8,14 +8,18 @@ namespace HpfDet.Tests.Training;
 /// Checkpoint files written byte by byte after the documented layout (magic "HPFDETCK", version 1, a JSON
 /// header, a tensor count, then per tensor: name, dtype, dims, shape, byte count, bytes), corrupted on purpose.
 /// </summary>
-public class CheckpointFileTests
+public class CheckpointFileTests : IDisposable
 {
+    readonly TempDir temp = TestPaths.NewTempDir("hpfdet-ckpt");
+
+    public void Dispose() => temp.Dispose();
+
     const string Header = """{"epoch":1,"epoch_iteration":0,"iteration":7,"class_names":["cat","dog"]}""";
 
     /// <summary>One float32 tensor "model.w" with the given shape and byte count, followed by <paramref name="data"/>.</summary>
-    static string Write(long[] shape, int byteCount, byte[] data, string header = Header, int tensorCount = 1, int dtype = 6)
+    string Write(long[] shape, int byteCount, byte[] data, string header = Header, int tensorCount = 1, int dtype = 6)
     {
-        var path = Path.Combine(TestPaths.NewTempDir("hpfdet-ckpt"), "last.ckpt");
+        var path = Path.Combine(temp.NewSubdir(), "last.ckpt");
         using var w = new BinaryWriter(File.Create(path), Encoding.UTF8);
         w.Write(Encoding.ASCII.GetBytes("HPFDETCK"));
         w.Write(1);
@@ -92,10 +96,22 @@ public class CheckpointFileTests
     public void ATruncatedHeaderOrAFolderIsAClearError()
     {
         var full = File.ReadAllBytes(Write([2, 2], 16, new byte[16]));
-        var path = Path.Combine(TestPaths.NewTempDir("hpfdet-ckpt"), "cut.ckpt");
+        using var dir = TestPaths.NewTempDir("hpfdet-ckpt");
+        var path = Path.Combine(dir, "cut.ckpt");
         File.WriteAllBytes(path, full[..20]);
         Assert.Contains("truncated or corrupt", Assert.Throws<HpfDetException>(() => Checkpoint.ReadInfo(path)).Message);
-        var folder = TestPaths.NewTempDir("hpfdet-ckpt");
+        using var folder = TestPaths.NewTempDir("hpfdet-ckpt");
         Assert.Contains("is a folder", Assert.Throws<HpfDetException>(() => Checkpoint.Load(folder)).Message);
+    }
+
+    [Fact]
+    public void AFailedSaveLeavesNoPartialFileBehind()
+    {
+        // A folder holds the checkpoint's name: the temporary file is written in full, the final move fails.
+        var path = Path.Combine(temp.NewSubdir(), "last.ckpt");
+        Directory.CreateDirectory(path);
+        using var model = TorchSharp.torch.nn.Linear(4, 4);
+        Assert.ThrowsAny<IOException>(() => Checkpoint.Save(path, new CheckpointInfo(1, 0, 1, ["cat"]), model, null));
+        Assert.False(File.Exists(path + ".tmp"), "the partial checkpoint is left beside the folder");
     }
 }

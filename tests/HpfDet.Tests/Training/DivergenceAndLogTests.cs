@@ -25,7 +25,7 @@ public class DivergenceAndLogTests
     public void NonFiniteLogitsStopTrainingAsDivergenceNotAsAnArgumentError()
     {
         var data = DetectorFixtures.Shapes(2, size: 64, maxObject: 40);
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var model = DetectorFixtures.TinyAtss(6, new NanLogitsAfter(1), seed: 3);
         using var t = new Trainer(model, DetectorFixtures.TrainLoader(data, 64), new TrainerOptions(Epochs: 2, WarmupIterations: 1, EvaluateEveryEpochs: 0), dir, data.ClassNames);
         var e = Assert.Throws<NonFiniteLossException>(() => t.Run());
@@ -56,7 +56,8 @@ public class DivergenceAndLogTests
         Assert.Contains("\"centerness\":null", line);
         Assert.DoesNotContain("NaN", line);
         using (var doc = System.Text.Json.JsonDocument.Parse(line)) Assert.Equal(1, doc.RootElement.GetProperty("iteration").GetInt32());
-        var path = Path.Combine(TestPaths.NewTempDir(), "log.jsonl");
+        using var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "log.jsonl");
         // The current form, and the quoted "NaN" older logs hold.
         File.WriteAllLines(path, [line, line.Replace("\"iteration\":1,", "\"iteration\":2,").Replace("[null]", "[\"NaN\"]")]);
         var read = TrainingLogJson.Read(path).Iterations;
@@ -71,7 +72,8 @@ public class DivergenceAndLogTests
     [Fact]
     public void TruncatingKeepsTheLinesUpToTheCheckpointsIteration()
     {
-        var path = Path.Combine(TestPaths.NewTempDir(), "log.jsonl");
+        using var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "log.jsonl");
         var eval = TrainingLogJson.ToLine(new EvaluationLog(1, 2, new double[12], [0.5], 0.5, 1.0));
         File.WriteAllLines(path, [.. new[] { 1, 2 }.Select(i => TrainingLogJson.ToLine(Entry(i, 0.7))), eval,
             TrainingLogJson.ToLine(Entry(3, 0.7)), "{\"type\":\"iter\",\"epo"]);
@@ -85,7 +87,7 @@ public class DivergenceAndLogTests
     public void ResumingDropsTheLinesOfIterationsItWillReplay()
     {
         var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         string checkpoint;
         // One iteration and a checkpoint (MaxIterations stops there); then a crash after logging two more.
         using (var t = new Trainer(DetectorFixtures.TinyAtss(6, seed: 1), DetectorFixtures.TrainLoader(data, 64),

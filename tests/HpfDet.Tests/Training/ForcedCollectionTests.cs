@@ -19,9 +19,10 @@ public class ForcedCollectionTests
         const int iterations = 30;
         var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
         var model = DetectorFixtures.TinyAtss(6, new HierarchicalProgressiveFocalLoss(), seed: 5);
+        using var dir = TestPaths.NewTempDir();
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 64),
             new TrainerOptions(Epochs: 20, LearningRate: 0.005, WarmupIterations: 3, EvaluateEveryEpochs: 0, MaxIterations: iterations),
-            TestPaths.NewTempDir(), data.ClassNames);
+            dir, data.ClassNames);
         var logs = new List<IterationLog>();
         var collectionsAtStep = new List<long>();
         long collections = 0;

@@ -27,7 +27,8 @@ public class FoveaBoxOverfitTests(ITestOutputHelper output)
         IClassificationLoss loss = lossName == LossNames.Hpf ? new HierarchicalProgressiveFocalLoss() : new SigmoidFocalLoss(new SigmoidFocalLossOptions(1.5, 0.4));
         var model = FoveaBoxFixtures.TinyFoveaBox(data.ClassNames.Count, loss, pretrained: true, seed: 0, headGroups: 16);
         var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
-        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
+        using var dir = TestPaths.NewTempDir();
+        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();
         var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
         output.WriteLine($"{lossName}: {trainer.TotalIterations} iterations, AP50 {result.Coco.Stats[1]:F3}, AP {result.Coco.Stats[0]:F3}, {sw.Elapsed.TotalSeconds:F0} s");

@@ -25,7 +25,8 @@ public class FsafOverfitTests(ITestOutputHelper output)
         // Gradient clipping at norm 10, FSAF's own setting: with 35, a gradient spike when the learning rate reaches 0.01
         // was followed by a box loss that stalled (the box regressor ends in a ReLU), and AP50 stayed below 0.9.
         var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 10);
-        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
+        using var dir = TestPaths.NewTempDir();
+        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();
         var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
         output.WriteLine($"{trainer.TotalIterations} iterations, AP50 {result.Coco.Stats[1]:F3}, AP {result.Coco.Stats[0]:F3}, {sw.Elapsed.TotalSeconds:F0} s");

@@ -31,7 +31,8 @@ public class GflOverfitTests(ITestOutputHelper output)
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
         var model = GflFixtures.TinyGfl(data.ClassNames.Count, loss, pretrained: true, seed: 0);
         var options = new TrainerOptions(Epochs: epochs, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [epochs * 3 / 4], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
-        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
+        using var dir = TestPaths.NewTempDir();
+        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();
         var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
         output.WriteLine($"{loss.Name}: {trainer.TotalIterations} iterations, AP50 {result.Coco.Stats[1]:F3}, AP {result.Coco.Stats[0]:F3}, {sw.Elapsed.TotalSeconds:F0} s");

@@ -54,9 +54,10 @@ public class MemoryGrowthTests
     {
         var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
         var model = DetectorFixtures.TinyAtss(6, wrapLoss(new HierarchicalProgressiveFocalLoss()), seed: 3);
+        using var dir = TestPaths.NewTempDir();
         using var t = new Trainer(model, DetectorFixtures.TrainLoader(data, 64),
             new TrainerOptions(Epochs: 25, LearningRate: 0.005, WarmupIterations: 3, EvaluateEveryEpochs: 0, MaxIterations: iterations),
-            TestPaths.NewTempDir(), data.ClassNames);
+            dir, data.ClassNames);
         var logs = new List<IterationLog>();
         var live = new List<long>();
         t.IterationCompleted += log =>

@@ -22,7 +22,8 @@ public class PaaOverfitTests(ITestOutputHelper output)
         // voting): PAA's few positives per object (2–3 after the mixture) train the classifier more slowly; a doubled
         // learning rate was worse (AP50 0.579). So the same learning rate, for longer.
         var options = new TrainerOptions(Epochs: 90, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [70], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
-        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, TestPaths.NewTempDir(), data.ClassNames);
+        using var dir = TestPaths.NewTempDir();
+        using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();
         var result = DetectionEvaluation.Run(model, data, DetectorFixtures.EvalLoader(data, 128, batch: 4));
         output.WriteLine($"{trainer.TotalIterations} iterations, AP50 {result.Coco.Stats[1]:F3}, AP {result.Coco.Stats[0]:F3}, {sw.Elapsed.TotalSeconds:F0} s");

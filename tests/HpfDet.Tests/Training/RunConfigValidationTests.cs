@@ -9,11 +9,15 @@ namespace HpfDet.Tests.Training;
 /// Every configuration key is checked before any work, and a problem names the key, the value, the
 /// allowed range and the file line (or option) it came from. The ranges below are the documented ones.
 /// </summary>
-public class RunConfigValidationTests
+public class RunConfigValidationTests : IDisposable
 {
-    static string WriteYaml(string text)
+    readonly TempDir temp = TestPaths.NewTempDir("hpfdet-config");
+
+    public void Dispose() => temp.Dispose();
+
+    string WriteYaml(string text)
     {
-        var path = Path.Combine(TestPaths.NewTempDir("hpfdet-config"), "config.yaml");
+        var path = Path.Combine(temp.NewSubdir(), "config.yaml");
         File.WriteAllText(path, text);
         return path;
     }
@@ -272,7 +276,7 @@ public class RunConfigValidationTests
     [Fact]
     public void AFolderOrASymlinkLoopAsTheConfigurationIsAClearError()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-config");
+        using var dir = TestPaths.NewTempDir("hpfdet-config");
         Assert.Contains("is a folder", Assert.Throws<HpfDetException>(() => RunConfig.Load(dir)).Message);
         var loop = Path.Combine(dir, "loop.yaml");
         File.CreateSymbolicLink(loop, loop);

@@ -24,13 +24,13 @@ public class TrainerTests
     {
         var data = DetectorFixtures.Shapes(6, size: 64, maxObject: 40);
         // Four iterations straight (2 epochs of 3 batches: the resume point lies inside the first epoch).
-        var dirA = TestPaths.NewTempDir();
+        using var dirA = TestPaths.NewTempDir();
         var modelA = DetectorFixtures.TinyAtss(6, new HierarchicalProgressiveFocalLoss(), seed: 1);
         using (var t = new Trainer(modelA, DetectorFixtures.TrainLoader(data, 64), Short(4), dirA, data.ClassNames))
             Assert.Equal(4, t.Run().Iteration);
 
         // Two iterations, a checkpoint, a fresh model and trainer resumed from it, two more.
-        var dirB = TestPaths.NewTempDir();
+        using var dirB = TestPaths.NewTempDir();
         var modelB = DetectorFixtures.TinyAtss(6, new HierarchicalProgressiveFocalLoss(), seed: 1);
         string ckpt;
         using (var t = new Trainer(modelB, DetectorFixtures.TrainLoader(data, 64), Short(2), dirB, data.ClassNames))
@@ -67,7 +67,7 @@ public class TrainerTests
     public void ANanLossStopsTrainingWithAClearMessageAndKeepsTheLastGoodCheckpoint()
     {
         var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var model = DetectorFixtures.TinyAtss(6, new NanAfter(4), seed: 2);
         using var t = new Trainer(model, DetectorFixtures.TrainLoader(data, 64), Short(null, epochs: 3), dir, data.ClassNames);
         var e = Assert.Throws<NonFiniteLossException>(() => t.Run());
@@ -86,7 +86,7 @@ public class TrainerTests
     {
         // What Ctrl+C does in the tool: cancel the token; the trainer writes last.ckpt and returns.
         var data = DetectorFixtures.Shapes(6, size: 64, maxObject: 40);
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         using var cts = new CancellationTokenSource();
         var model = DetectorFixtures.TinyAtss(6, seed: 4);
         TrainingResult result;
@@ -108,7 +108,7 @@ public class TrainerTests
     [Fact]
     public void ACorruptCheckpointIsAClearError()
     {
-        var dir = TestPaths.NewTempDir();
+        using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "bad.ckpt");
         File.WriteAllText(path, "HPFDETCK garbage");
         Assert.Contains("bad.ckpt", Assert.Throws<HpfDetException>(() => Checkpoint.Load(path)).Message);

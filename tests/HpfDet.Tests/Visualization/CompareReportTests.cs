@@ -22,55 +22,51 @@ public class CompareReportTests
     [Fact]
     public void Report_holds_mean_and_sample_std_per_loss_and_the_charts()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-compare");
-        try
+        using var dir = TestPaths.NewTempDir("hpfdet-compare");
+        CompareRun[] runs =
+        [
+            Run(dir, "focal", 0, 0.30, [0.20, 0.50, -1], 0.60, withLog: true),
+            Run(dir, "focal", 1, 0.40, [0.30, 0.60, 0.10], 0.70, withLog: true),
+            Run(dir, "hpf", 0, 0.42, [0.40, 0.55, 0.20], 0.72, withLog: true),
+            Run(dir, "hpf", 1, 0.46, [0.44, 0.65, 0.30], 0.76, withLog: false),
+            Run(dir, "qfl", 0, 0.50, [0.1, 0.2, 0.3], 0.80, withLog: true),
+        ];
+        var outDir = Path.Combine(dir, "report");
+        var report = CompareReport.Write(runs, outDir, "BCCD losses");
+        Assert.Equal(Path.Combine(outDir, "report.md"), report);
+        var md = File.ReadAllText(report);
+
+        Assert.StartsWith("# BCCD losses", md);
+        // Run table: AP, AP50, AP75, APs (undefined), APm, APl, VOC of focal seed 0.
+        Assert.Contains("| focal | 0 | 0.300 | 0.600 | 0.400 | – | 0.200 | 0.350 | 0.600 |", md);
+        // By hand: focal AP 0.30, 0.40 -> mean 0.350, std sqrt(2 * 0.05² / 1) = 0.0707;
+        // AP50 0.60, 0.70 -> 0.650 ± 0.071; APs undefined in both -> "–"; VOC 0.60, 0.70 -> 0.650 ± 0.071.
+        Assert.Contains("| focal | 2 | 0.350 ± 0.071 | 0.650 ± 0.071 | 0.450 ± 0.071 | – | 0.250 ± 0.071 | 0.400 ± 0.071 | 0.650 ± 0.071 |", md);
+        // hpf AP 0.42, 0.46 -> 0.440 ± sqrt(2 * 0.02²) = 0.028.
+        Assert.Contains("| hpf | 2 | 0.440 ± 0.028 |", md);
+        // One seed: the value alone.
+        Assert.Contains("| qfl | 1 | 0.500 | 0.800 |", md);
+        // Per class: rbc focal 0.20, 0.30 -> 0.250 ± 0.071; hpf 0.40, 0.44 -> 0.420 ± 0.028; platelets focal has one defined value.
+        Assert.Contains("| rbc | 0.250 ± 0.071 | 0.420 ± 0.028 | 0.100 |", md);
+        Assert.Contains("| platelets | 0.100 (n=1) | 0.250 ± 0.071 | 0.300 |", md);
+        // Positive shares by hand (40 logged iterations, none at iteration 10): P3 39·40 + Σ i%5 = 1640,
+        // P4 1170, P5 780, P6 312, P7 78 of 3980.
+        Assert.Contains("| focal | 0.412 | 0.294 | 0.196 | 0.078 | 0.020 |", md);
+        // γ over the last epoch (iterations 31-40): P5 is 2, P6 sits at 4, P7 is 2.5 where defined.
+        Assert.Contains("| 2.000 | 4.000 | 2.500 |", md);
+        // The run without a log is named.
+        Assert.Contains("Runs without log.jsonl (1 of 5)", md);
+        Assert.Contains("- hpf, seed 1:", md);
+
+        foreach (var chart in new[] { "ap_by_loss.png", "loss_curves.png", "gamma_trajectories.png", "positive_proportions.png" })
         {
-            CompareRun[] runs =
-            [
-                Run(dir, "focal", 0, 0.30, [0.20, 0.50, -1], 0.60, withLog: true),
-                Run(dir, "focal", 1, 0.40, [0.30, 0.60, 0.10], 0.70, withLog: true),
-                Run(dir, "hpf", 0, 0.42, [0.40, 0.55, 0.20], 0.72, withLog: true),
-                Run(dir, "hpf", 1, 0.46, [0.44, 0.65, 0.30], 0.76, withLog: false),
-                Run(dir, "qfl", 0, 0.50, [0.1, 0.2, 0.3], 0.80, withLog: true),
-            ];
-            var outDir = Path.Combine(dir, "report");
-            var report = CompareReport.Write(runs, outDir, "BCCD losses");
-            Assert.Equal(Path.Combine(outDir, "report.md"), report);
-            var md = File.ReadAllText(report);
-
-            Assert.StartsWith("# BCCD losses", md);
-            // Run table: AP, AP50, AP75, APs (undefined), APm, APl, VOC of focal seed 0.
-            Assert.Contains("| focal | 0 | 0.300 | 0.600 | 0.400 | – | 0.200 | 0.350 | 0.600 |", md);
-            // By hand: focal AP 0.30, 0.40 -> mean 0.350, std sqrt(2 * 0.05² / 1) = 0.0707;
-            // AP50 0.60, 0.70 -> 0.650 ± 0.071; APs undefined in both -> "–"; VOC 0.60, 0.70 -> 0.650 ± 0.071.
-            Assert.Contains("| focal | 2 | 0.350 ± 0.071 | 0.650 ± 0.071 | 0.450 ± 0.071 | – | 0.250 ± 0.071 | 0.400 ± 0.071 | 0.650 ± 0.071 |", md);
-            // hpf AP 0.42, 0.46 -> 0.440 ± sqrt(2 * 0.02²) = 0.028.
-            Assert.Contains("| hpf | 2 | 0.440 ± 0.028 |", md);
-            // One seed: the value alone.
-            Assert.Contains("| qfl | 1 | 0.500 | 0.800 |", md);
-            // Per class: rbc focal 0.20, 0.30 -> 0.250 ± 0.071; hpf 0.40, 0.44 -> 0.420 ± 0.028; platelets focal has one defined value.
-            Assert.Contains("| rbc | 0.250 ± 0.071 | 0.420 ± 0.028 | 0.100 |", md);
-            Assert.Contains("| platelets | 0.100 (n=1) | 0.250 ± 0.071 | 0.300 |", md);
-            // Positive shares by hand (40 logged iterations, none at iteration 10): P3 39·40 + Σ i%5 = 1640,
-            // P4 1170, P5 780, P6 312, P7 78 of 3980.
-            Assert.Contains("| focal | 0.412 | 0.294 | 0.196 | 0.078 | 0.020 |", md);
-            // γ over the last epoch (iterations 31-40): P5 is 2, P6 sits at 4, P7 is 2.5 where defined.
-            Assert.Contains("| 2.000 | 4.000 | 2.500 |", md);
-            // The run without a log is named.
-            Assert.Contains("Runs without log.jsonl (1 of 5)", md);
-            Assert.Contains("- hpf, seed 1:", md);
-
-            foreach (var chart in new[] { "ap_by_loss.png", "loss_curves.png", "gamma_trajectories.png", "positive_proportions.png" })
-            {
-                var path = Path.Combine(outDir, chart);
-                Assert.True(File.Exists(path), $"{chart} missing");
-                Assert.Contains($"]({chart})", md);
-                using var bitmap = SKBitmap.Decode(path);
-                Assert.NotNull(bitmap);
-                Assert.Equal((1000, 560), (bitmap.Width, bitmap.Height));
-            }
+            var path = Path.Combine(outDir, chart);
+            Assert.True(File.Exists(path), $"{chart} missing");
+            Assert.Contains($"]({chart})", md);
+            using var bitmap = SKBitmap.Decode(path);
+            Assert.NotNull(bitmap);
+            Assert.Equal((1000, 560), (bitmap.Width, bitmap.Height));
         }
-        finally { Directory.Delete(dir, true); }
     }
 
     [Fact]
@@ -118,37 +114,29 @@ public class CompareReportTests
     [Fact]
     public void Charts_that_need_logs_are_left_out_and_said_so()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-compare");
-        try
+        using var dir = TestPaths.NewTempDir("hpfdet-compare");
+        CompareRun[] runs =
+        [
+            Run(dir, "focal", 0, 0.30, [0.2, 0.3, 0.4], 0.6, withLog: false),
+            Run(dir, "focal", 1, 0.40, [0.2, 0.3, 0.4], 0.7, withLog: false),
+        ];
+        var outDir = Path.Combine(dir, "report");
+        var md = File.ReadAllText(CompareReport.Write(runs, outDir, "no logs"));
+        Assert.True(File.Exists(Path.Combine(outDir, "ap_by_loss.png")));
+        foreach (var chart in new[] { "loss_curves.png", "gamma_trajectories.png", "positive_proportions.png" })
         {
-            CompareRun[] runs =
-            [
-                Run(dir, "focal", 0, 0.30, [0.2, 0.3, 0.4], 0.6, withLog: false),
-                Run(dir, "focal", 1, 0.40, [0.2, 0.3, 0.4], 0.7, withLog: false),
-            ];
-            var outDir = Path.Combine(dir, "report");
-            var md = File.ReadAllText(CompareReport.Write(runs, outDir, "no logs"));
-            Assert.True(File.Exists(Path.Combine(outDir, "ap_by_loss.png")));
-            foreach (var chart in new[] { "loss_curves.png", "gamma_trajectories.png", "positive_proportions.png" })
-            {
-                Assert.False(File.Exists(Path.Combine(outDir, chart)));
-                Assert.Contains($"- {chart}: not written (", md);
-            }
+            Assert.False(File.Exists(Path.Combine(outDir, chart)));
+            Assert.Contains($"- {chart}: not written (", md);
         }
-        finally { Directory.Delete(dir, true); }
     }
 
     [Fact]
     public void Runs_on_different_classes_are_refused()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-compare");
-        try
-        {
-            var a = Run(dir, "focal", 0, 0.3, [0.2, 0.3, 0.4], 0.6, withLog: false);
-            var b = a with { Seed = 1, ClassNames = ["car", "bus", "truck"] };
-            var e = Assert.Throws<HpfDetException>(() => CompareReport.Write([a, b], Path.Combine(dir, "r"), "t"));
-            Assert.Contains("car, bus, truck", e.Message);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("hpfdet-compare");
+        var a = Run(dir, "focal", 0, 0.3, [0.2, 0.3, 0.4], 0.6, withLog: false);
+        var b = a with { Seed = 1, ClassNames = ["car", "bus", "truck"] };
+        var e = Assert.Throws<HpfDetException>(() => CompareReport.Write([a, b], Path.Combine(dir, "r"), "t"));
+        Assert.Contains("car, bus, truck", e.Message);
     }
 }

@@ -19,24 +19,20 @@ public class DetectionDrawerTests
     [Fact]
     public void Draws_the_box_edge_and_leaves_far_pixels_alone()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-viz");
-        try
-        {
-            var input = Path.Combine(dir, "blank.png");
-            File.WriteAllBytes(input, ImageDecoder.EncodePng(Black(64, 64)));
-            var output = Path.Combine(dir, "drawn.png");
-            DetectionDrawer.Draw(input, [new DrawnBox(10, 30, 50, 60, 0, 0.87f)], ["cell"], output);
+        using var dir = TestPaths.NewTempDir("hpfdet-viz");
+        var input = Path.Combine(dir, "blank.png");
+        File.WriteAllBytes(input, ImageDecoder.EncodePng(Black(64, 64)));
+        var output = Path.Combine(dir, "drawn.png");
+        DetectionDrawer.Draw(input, [new DrawnBox(10, 30, 50, 60, 0, 0.87f)], ["cell"], output);
 
-            var drawn = ImageDecoder.Decode(output);
-            Assert.Equal((64, 64), (drawn.Width, drawn.Height));
-            // Left edge at x = 10, at least 2 px wide: class 0 is red.
-            var (r, g, b) = (drawn[10, 45, 0], drawn[10, 45, 1], drawn[10, 45, 2]);
-            Assert.True(r > 150 && r > 2 * g && r > 2 * b, $"edge pixel ({r}, {g}, {b}) is not red");
-            // Inside the box and far outside it: untouched.
-            Assert.Equal((0, 0, 0), (drawn[30, 45, 0], drawn[30, 45, 1], drawn[30, 45, 2]));
-            Assert.Equal((0, 0, 0), (drawn[2, 62, 0], drawn[2, 62, 1], drawn[2, 62, 2]));
-        }
-        finally { Directory.Delete(dir, true); }
+        var drawn = ImageDecoder.Decode(output);
+        Assert.Equal((64, 64), (drawn.Width, drawn.Height));
+        // Left edge at x = 10, at least 2 px wide: class 0 is red.
+        var (r, g, b) = (drawn[10, 45, 0], drawn[10, 45, 1], drawn[10, 45, 2]);
+        Assert.True(r > 150 && r > 2 * g && r > 2 * b, $"edge pixel ({r}, {g}, {b}) is not red");
+        // Inside the box and far outside it: untouched.
+        Assert.Equal((0, 0, 0), (drawn[30, 45, 0], drawn[30, 45, 1], drawn[30, 45, 2]));
+        Assert.Equal((0, 0, 0), (drawn[2, 62, 0], drawn[2, 62, 1], drawn[2, 62, 2]));
     }
 
     [Fact]
@@ -61,22 +57,18 @@ public class DetectionDrawerTests
     [Fact]
     public void Ground_truth_and_detections_are_both_drawn()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-viz");
-        try
-        {
-            var input = Path.Combine(dir, "blank.png");
-            File.WriteAllBytes(input, ImageDecoder.EncodePng(Black(128, 128)));
-            var output = Path.Combine(dir, "both.png");
-            DetectionDrawer.DrawGroundTruthAndDetections(input, [new DrawnBox(10, 30, 60, 80, 1, float.NaN)],
-                [new DrawnBox(70, 30, 120, 80, 3, 0.5f)], ["a", "b", "c", "d"], output);
-            var drawn = ImageDecoder.Decode(output);
-            var (gr, gg, gb) = DetectionDrawer.ClassColor(1);
-            var (dr, dg, db) = DetectionDrawer.ClassColor(3);
-            // Solid left edge of the detection; the ground truth's first dash starts at its top-left corner, going right.
-            Assert.Equal((dr, dg, db), (drawn[70, 55, 0], drawn[70, 55, 1], drawn[70, 55, 2]));
-            Assert.Equal((gr, gg, gb), (drawn[13, 30, 0], drawn[13, 30, 1], drawn[13, 30, 2]));
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("hpfdet-viz");
+        var input = Path.Combine(dir, "blank.png");
+        File.WriteAllBytes(input, ImageDecoder.EncodePng(Black(128, 128)));
+        var output = Path.Combine(dir, "both.png");
+        DetectionDrawer.DrawGroundTruthAndDetections(input, [new DrawnBox(10, 30, 60, 80, 1, float.NaN)],
+            [new DrawnBox(70, 30, 120, 80, 3, 0.5f)], ["a", "b", "c", "d"], output);
+        var drawn = ImageDecoder.Decode(output);
+        var (gr, gg, gb) = DetectionDrawer.ClassColor(1);
+        var (dr, dg, db) = DetectionDrawer.ClassColor(3);
+        // Solid left edge of the detection; the ground truth's first dash starts at its top-left corner, going right.
+        Assert.Equal((dr, dg, db), (drawn[70, 55, 0], drawn[70, 55, 1], drawn[70, 55, 2]));
+        Assert.Equal((gr, gg, gb), (drawn[13, 30, 0], drawn[13, 30, 1], drawn[13, 30, 2]));
     }
 
     [Fact]

@@ -27,52 +27,41 @@ public class TrainingPlotsTests
     [Fact]
     public void WriteAll_writes_every_chart_as_a_decodable_png()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-viz");
-        try
-        {
-            var written = TrainingPlots.WriteAll(VisualizationTestLogs.Iterations(), VisualizationTestLogs.Evaluations(), dir,
-                gammaLowerBound: 0, gammaUpperBound: 4);
-            string[] expected = ["loss.png", "lr.png", "gamma.png", "alpha.png", "positives.png", "mean_neg_log_p.png", "ap.png"];
-            Assert.Equal(expected.Select(f => Path.Combine(dir, f)), written);
-            foreach (var path in written) AssertChart(path);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("hpfdet-viz");
+        var written = TrainingPlots.WriteAll(VisualizationTestLogs.Iterations(), VisualizationTestLogs.Evaluations(), dir,
+            gammaLowerBound: 0, gammaUpperBound: 4);
+        string[] expected = ["loss.png", "lr.png", "gamma.png", "alpha.png", "positives.png", "mean_neg_log_p.png", "ap.png"];
+        Assert.Equal(expected.Select(f => Path.Combine(dir, f)), written);
+        foreach (var path in written) AssertChart(path);
     }
 
     [Fact]
     public void WriteAll_without_evaluations_leaves_out_ap()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-viz");
-        try
-        {
-            var written = TrainingPlots.WriteAll(VisualizationTestLogs.Iterations(20), [], dir);
-            Assert.DoesNotContain(written, p => p.EndsWith("ap.png"));
-            Assert.False(File.Exists(Path.Combine(dir, "ap.png")));
-            Assert.Contains(Path.Combine(dir, "loss.png"), written);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("hpfdet-viz");
+        var written = TrainingPlots.WriteAll(VisualizationTestLogs.Iterations(20), [], dir);
+        Assert.DoesNotContain(written, p => p.EndsWith("ap.png"));
+        Assert.False(File.Exists(Path.Combine(dir, "ap.png")));
+        Assert.Contains(Path.Combine(dir, "loss.png"), written);
     }
 
     [Fact]
     public void WriteFromLog_reads_log_jsonl()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-viz");
-        try
-        {
-            var log = Path.Combine(dir, "log.jsonl");
-            File.WriteAllLines(log, VisualizationTestLogs.Iterations(30).Select(TrainingLogJson.ToLine)
-                .Concat(VisualizationTestLogs.Evaluations(3).Select(TrainingLogJson.ToLine)));
-            var written = TrainingPlots.WriteFromLog(log, Path.Combine(dir, "plots"));
-            Assert.Equal(7, written.Count);
-            foreach (var path in written) AssertChart(path);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("hpfdet-viz");
+        var log = Path.Combine(dir, "log.jsonl");
+        File.WriteAllLines(log, VisualizationTestLogs.Iterations(30).Select(TrainingLogJson.ToLine)
+            .Concat(VisualizationTestLogs.Evaluations(3).Select(TrainingLogJson.ToLine)));
+        var written = TrainingPlots.WriteFromLog(log, Path.Combine(dir, "plots"));
+        Assert.Equal(7, written.Count);
+        foreach (var path in written) AssertChart(path);
     }
 
     [Fact]
     public void WriteFromLog_names_a_missing_file()
     {
-        var e = Assert.Throws<HpfDetException>(() => TrainingPlots.WriteFromLog("/nonexistent/log.jsonl", TestPaths.NewTempDir("hpfdet-viz")));
+        using var dir = TestPaths.NewTempDir("hpfdet-viz");
+        var e = Assert.Throws<HpfDetException>(() => TrainingPlots.WriteFromLog("/nonexistent/log.jsonl", dir));
         Assert.Contains("/nonexistent/log.jsonl", e.Message);
     }
 
