@@ -72,43 +72,39 @@ public class CompareReportTests
     [Fact]
     public void Summary_json_holds_the_report_numbers_and_the_training_minutes()
     {
-        var dir = TestPaths.NewTempDir("hpfdet-compare");
-        try
-        {
-            CompareRun[] runs =
-            [
-                Run(dir, "focal", 0, 0.30, [0.20, 0.50, -1], 0.60, withLog: false),
-                Run(dir, "focal", 1, 0.40, [0.30, 0.60, 0.10], 0.70, withLog: false),
-                Run(dir, "hpf", 0, 0.42, [0.40, 0.55, 0.20], 0.72, withLog: false),
-            ];
-            // focal seed 0 gets a config (batch 4) and a log of two iterations at 2 and 4 images/s:
-            // (4/2 + 4/4) s = 3 s = 0.05 min.
-            var config = new RunConfig();
-            config.Train.Batch = 4;
-            File.WriteAllText(Path.Combine(runs[0].RunDir, "config.yaml"), config.ToYaml());
-            IterationLog It(int i, double ips) => new(1, i, i, 2, 1.0, new Dictionary<string, double>(), 0.01,
-                [2.5, 2.0], [0.2, 0.25], [3, 1], [1.0, 1.0], ips, 0, 0, null);
-            File.WriteAllLines(Path.Combine(runs[0].RunDir, "log.jsonl"), new[] { It(1, 2), It(2, 4) }.Select(TrainingLogJson.ToLine));
-            var outDir = Path.Combine(dir, "report");
-            CompareReport.Write(runs, outDir, "summary");
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
-            var focal = doc.RootElement.GetProperty("groups")[0];
-            Assert.Equal("focal", focal.GetProperty("name").GetString());
-            // AP 0.30, 0.40: mean 0.35, sample std 0.05·√2 = 0.0707; APs undefined in both: null.
-            Assert.Equal(0.35, focal.GetProperty("mean").GetProperty("AP").GetDouble(), 9);
-            Assert.Equal(0.05 * Math.Sqrt(2), focal.GetProperty("std").GetProperty("AP").GetDouble(), 9);
-            Assert.Equal(System.Text.Json.JsonValueKind.Null, focal.GetProperty("mean").GetProperty("APs").ValueKind);
-            Assert.Equal(0.65, focal.GetProperty("mean").GetProperty("VOC mAP50").GetDouble(), 9);
-            // Per class rbc 0.20, 0.30 → 0.25.
-            Assert.Equal(0.25, focal.GetProperty("per_class").GetProperty("rbc").GetProperty("mean").GetDouble(), 9);
-            // Positives 3 + 3 and 1 + 1 over the run → shares 0.75 and 0.25; γ over the last epoch 2.5 and 2.0.
-            Assert.Equal(0.75, focal.GetProperty("positive_share")[0].GetDouble(), 9);
-            Assert.Equal(2.5, focal.GetProperty("gamma_last_epoch")[0].GetDouble(), 9);
-            var first = doc.RootElement.GetProperty("runs")[0];
-            Assert.Equal(0.05, first.GetProperty("training_minutes").GetDouble(), 9);
-            Assert.Equal(System.Text.Json.JsonValueKind.Null, doc.RootElement.GetProperty("runs")[1].GetProperty("training_minutes").ValueKind);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var dir = TestPaths.NewTempDir("hpfdet-compare");
+        CompareRun[] runs =
+        [
+            Run(dir, "focal", 0, 0.30, [0.20, 0.50, -1], 0.60, withLog: false),
+            Run(dir, "focal", 1, 0.40, [0.30, 0.60, 0.10], 0.70, withLog: false),
+            Run(dir, "hpf", 0, 0.42, [0.40, 0.55, 0.20], 0.72, withLog: false),
+        ];
+        // focal seed 0 gets a config (batch 4) and a log of two iterations at 2 and 4 images/s:
+        // (4/2 + 4/4) s = 3 s = 0.05 min.
+        var config = new RunConfig();
+        config.Train.Batch = 4;
+        File.WriteAllText(Path.Combine(runs[0].RunDir, "config.yaml"), config.ToYaml());
+        IterationLog It(int i, double ips) => new(1, i, i, 2, 1.0, new Dictionary<string, double>(), 0.01,
+            [2.5, 2.0], [0.2, 0.25], [3, 1], [1.0, 1.0], ips, 0, 0, null);
+        File.WriteAllLines(Path.Combine(runs[0].RunDir, "log.jsonl"), new[] { It(1, 2), It(2, 4) }.Select(TrainingLogJson.ToLine));
+        var outDir = Path.Combine(dir, "report");
+        CompareReport.Write(runs, outDir, "summary");
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+        var focal = doc.RootElement.GetProperty("groups")[0];
+        Assert.Equal("focal", focal.GetProperty("name").GetString());
+        // AP 0.30, 0.40: mean 0.35, sample std 0.05·√2 = 0.0707; APs undefined in both: null.
+        Assert.Equal(0.35, focal.GetProperty("mean").GetProperty("AP").GetDouble(), 9);
+        Assert.Equal(0.05 * Math.Sqrt(2), focal.GetProperty("std").GetProperty("AP").GetDouble(), 9);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, focal.GetProperty("mean").GetProperty("APs").ValueKind);
+        Assert.Equal(0.65, focal.GetProperty("mean").GetProperty("VOC mAP50").GetDouble(), 9);
+        // Per class rbc 0.20, 0.30 → 0.25.
+        Assert.Equal(0.25, focal.GetProperty("per_class").GetProperty("rbc").GetProperty("mean").GetDouble(), 9);
+        // Positives 3 + 3 and 1 + 1 over the run → shares 0.75 and 0.25; γ over the last epoch 2.5 and 2.0.
+        Assert.Equal(0.75, focal.GetProperty("positive_share")[0].GetDouble(), 9);
+        Assert.Equal(2.5, focal.GetProperty("gamma_last_epoch")[0].GetDouble(), 9);
+        var first = doc.RootElement.GetProperty("runs")[0];
+        Assert.Equal(0.05, first.GetProperty("training_minutes").GetDouble(), 9);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, doc.RootElement.GetProperty("runs")[1].GetProperty("training_minutes").ValueKind);
     }
 
     [Fact]
