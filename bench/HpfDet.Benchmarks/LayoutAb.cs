@@ -16,7 +16,8 @@ namespace HpfDet.Benchmarks;
 /// their ratio. Before timing, one step of each on the same weights and images checks that the change
 /// keeps the losses and gradients (the largest difference is printed).
 /// Run: dotnet run -c Release --project bench/HpfDet.Benchmarks -- layout-ab CHANGE MODEL W H BATCH ROUNDS
-/// with CHANGE one of: channels-last (training and inference), inference-fp32, inference-bf16 (PrepareForInference).
+/// with CHANGE one of: channels-last (training and inference), inference-fp32, inference-bf16, inference-fp32-channels-last,
+/// inference-bf16-channels-last (PrepareForInference).
 /// </summary>
 public static class LayoutAb
 {
@@ -39,8 +40,10 @@ public static class LayoutAb
                 break;
             case "inference-fp32":
             case "inference-bf16":
-                // Inference only: B prepared (channels-last, and bfloat16 for inference-bf16), full Predict of one image.
-                b.PrepareForInference(change == "inference-bf16" ? InferencePrecision.BFloat16 : InferencePrecision.Float32);
+            case "inference-fp32-channels-last":
+            case "inference-bf16-channels-last":
+                // Inference only: B prepared (bfloat16 for the bf16 changes, channels-last where named), full Predict of one image.
+                b.PrepareForInference(change.Contains("bf16") ? InferencePrecision.BFloat16 : InferencePrecision.Float32, channelsLast: change.EndsWith("channels-last"));
                 InferenceOnly(a, b, images, rounds);
                 return;
             default: throw new ArgumentException($"Unknown change '{change}'.");

@@ -268,7 +268,8 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     {
         if (PreparedPrecision is not { } precision) return head.call(neck.call(backbone.call(images)));
         using var scope = torch.NewDisposeScope();
-        var input = ChannelsLast.Of(precision == InferencePrecision.BFloat16 ? images.to(ScalarType.BFloat16) : images);
+        var input = precision == InferencePrecision.BFloat16 ? images.to(ScalarType.BFloat16) : images.alias();
+        if (preparedChannelsLast) input = ChannelsLast.Of(input);
         var raw = head.call(neck.call(backbone.call(input)));
         static Tensor[] Float(Tensor[] levels) => levels.Select(t => t.to(ScalarType.Float32).MoveToOuterDisposeScope()).ToArray();
         return new DenseHeadOutputs(Float(raw.ClassLogits), Float(raw.BoxRegression), raw.Extra.ToDictionary(kv => kv.Key, kv => Float(kv.Value)));
@@ -278,21 +279,33 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     public InferencePrecision? PreparedPrecision { get; private set; }
 
     /// <summary>
-    /// Makes this detector inference-only and faster on CPU: evaluation mode, every convolution weight in
-    /// channels-last layout (oneDNN's preferred one; images are converted alike in <see cref="forward"/>),
-    /// and for <see cref="InferencePrecision.BFloat16"/> every weight in bfloat16. Head outputs stay float32,
-    /// so decoding, thresholds and NMS are unchanged. Training it afterwards is refused: reload the checkpoint.
+    /// Makes this detector inference-only and faster on CPU: evaluation mode, no gradients, and for
+    /// <see cref="InferencePrecision.BFloat16"/> every weight and activation in bfloat16 (images are converted in
+    /// <see cref="forward"/>). Head outputs stay float32, so decoding, thresholds and NMS are unchanged. Training
+    /// it afterwards is refused: reload the checkpoint.
     /// </summary>
-    public void PrepareForInference(InferencePrecision precision = InferencePrecision.Float32)
+    /// <param name="precision">Float32 or BFloat16 weights and activations.</param>
+    /// <param name="channelsLast">Channels-last layout; null: with bfloat16 only. bfloat16 needs it: in the
+    /// contiguous layout libtorch 2.10's bfloat16 kernels lose accuracy (bccd FCOS-R18 AP 0.585 → 0.464, against
+    /// 0.584 channels-last). Refused for ResNet-50/101 backbones: libtorch 2.10 crashes (two threads) in their
+    /// channels-last stages. See docs/benchmarks.md.</param>
+    public void PrepareForInference(InferencePrecision precision = InferencePrecision.Float32, bool? channelsLast = null)
     {
         if (PreparedPrecision is not null)
             throw new InvalidOperationException($"The detector is already prepared for inference ({PreparedPrecision}).");
+        bool layout = channelsLast ?? precision == InferencePrecision.BFloat16;
+        if (layout && Backbone.Options.Depth is ResNetDepth.R50 or ResNetDepth.R101)
+            throw new HpfDetException($"bf16 (channels-last) inference is not available for ResNet-{(Backbone.Options.Depth == ResNetDepth.R50 ? 50 : 101)} " +
+                "backbones: libtorch 2.10 crashes in their channels-last stages. Use --precision fp32, or an r18/r34 model.");
         eval();
         foreach (var p in parameters()) p.requires_grad = false;
         if (precision == InferencePrecision.BFloat16) this.to(ScalarType.BFloat16);
-        ChannelsLast.Convert(this);
+        if (layout) ChannelsLast.Convert(this);
+        preparedChannelsLast = layout;
         PreparedPrecision = precision;
     }
+
+    bool preparedChannelsLast;
 
     /// <summary>The priors for the feature sizes of a batch.</summary>
     public PriorSet Priors(IReadOnlyList<(int H, int W)> featureSizes, Device device)

@@ -5,13 +5,13 @@ using static TorchSharp.torch;
 namespace HpfDet.Tests.Detectors;
 
 /// <summary>
-/// A detector prepared for inference (channels-last weights, optionally bfloat16) against the same detector
+/// A detector prepared for inference (bfloat16, or float32; optionally channels-last) against the same detector
 /// unprepared, which is the reference: the same head outputs in float32 (to rounding), bfloat16 within its
 /// precision, and training refused afterwards.
 /// </summary>
 public class InferencePreparationTests
 {
-    static (DenseHeadOutputs Reference, DenseHeadOutputs Prepared, Tensor Images) Outputs(InferencePrecision precision, string family)
+    static (DenseHeadOutputs Reference, DenseHeadOutputs Prepared, Tensor Images) Outputs(InferencePrecision precision, string family, bool? channelsLast = null)
     {
         var reference = Build(family);
         var prepared = Build(family);
@@ -23,7 +23,7 @@ public class InferencePreparationTests
         }
         var images = torch.randn(2, 3, 96, 128, generator: new Generator(7));
         reference.eval();
-        prepared.PrepareForInference(precision);
+        prepared.PrepareForInference(precision, channelsLast);
         using var _ = torch.no_grad();
         return (reference.forward(images), prepared.forward(images), images);
     }
@@ -37,13 +37,15 @@ public class InferencePreparationTests
     };
 
     [Theory]
-    [InlineData("atss")]
-    [InlineData("fcos")]
-    [InlineData("yolof")]
-    public void Float32PreparationKeepsTheHeadOutputs(string family)
+    [InlineData("atss", false)]
+    [InlineData("fcos", false)]
+    [InlineData("yolof", false)]
+    [InlineData("atss", true)]
+    [InlineData("yolof", true)]
+    public void Float32PreparationKeepsTheHeadOutputs(string family, bool channelsLast)
     {
         using var scope = torch.NewDisposeScope();
-        var (reference, prepared, _) = Outputs(InferencePrecision.Float32, family);
+        var (reference, prepared, _) = Outputs(InferencePrecision.Float32, family, channelsLast);
         for (int l = 0; l < reference.NumLevels; l++)
         {
             Assert.Equal(ScalarType.Float32, prepared.ClassLogits[l].dtype);
@@ -71,6 +73,19 @@ public class InferencePreparationTests
             double boxDiff = (prepared.BoxRegression[l] - reference.BoxRegression[l]).abs().max().item<float>();
             Assert.True(boxDiff <= 0.05 * boxRange + 1e-3, $"level {l}: box regression differs by {boxDiff} (range {boxRange})");
         }
+    }
+
+    [Fact]
+    public void BFloat16IsRefusedForResNet50BackbonesWhereLibtorchCrashesInChannelsLast()
+    {
+        using var scope = torch.NewDisposeScope();
+        var backbone = new HpfDet.Models.Backbones.ResNet(new HpfDet.Models.Backbones.ResNetOptions(HpfDet.Models.Backbones.ResNetDepth.R50, BlocksPerStage: [1, 1, 1, 1]));
+        var model = DetectorRegistry.Build("atss-r50", new DetectorBuildOptions(3, backbone, new HpfDet.Losses.SigmoidFocalLoss(), FpnChannels: 32, HeadChannels: 32, HeadConvs: 1));
+        var e = Assert.Throws<HpfDetException>(() => model.PrepareForInference(InferencePrecision.BFloat16));
+        Assert.Contains("ResNet-50", e.Message);
+        Assert.Contains("--precision fp32", e.Message);
+        model.PrepareForInference(InferencePrecision.Float32);   // contiguous float32 is fine
+        Assert.Equal(InferencePrecision.Float32, model.PreparedPrecision);
     }
 
     [Fact]

@@ -43,9 +43,10 @@ public class ChannelsLastTests
         Assert.True(conv.weight.grad!.allclose(referenceGrad, rtol: 1e-4, atol: 1e-4), "channels-last weight gradient differs");
     }
 
+    // ResNet-18 only: ResNet-50 in channels-last crashes libtorch 2.10 with two threads (a native fault
+    // somewhere in its stages), which is why inference does not use channels-last by default.
     [Theory]
     [InlineData(ResNetDepth.R18)]
-    [InlineData(ResNetDepth.R50)]
     public void AChannelsLastResNetGivesTheSameFeatures(ResNetDepth depth)
     {
         // 96×128 input: the last stage's 1×1 stride-2 shortcut sees 6×8, a shape where libtorch's own

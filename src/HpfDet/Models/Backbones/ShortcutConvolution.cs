@@ -18,7 +18,9 @@ internal static class ShortcutConvolution
         if (!ChannelsLast.Is(input) || stride.All(s => s == 1) || conv.weight!.shape[2] != 1 || conv.weight.shape[3] != 1)
             return conv.forward(input);
         using var rows = input.slice(2, 0, input.shape[2], stride[0]);
-        using var sampled = rows.slice(3, 0, input.shape[3], stride[1]);
+        using var strided = rows.slice(3, 0, input.shape[3], stride[1]);
+        // Packed again: a strided view is neither contiguous nor channels-last, which oneDNN does not take.
+        using var sampled = ChannelsLast.Of(strided);
         return nn.functional.conv2d(sampled, conv.weight, conv.bias);
     }
 }
