@@ -29,6 +29,10 @@ hpfdet compare --config docs/experiments/bccd.yaml --losses hpf:1 --set loss.del
 # Detectors on bccd: each detector with its native loss and with HPF, one seed (bccd.yaml's schedule).
 hpfdet compare --config docs/experiments/detectors-bccd.yaml --models fcos-r18,retinanet-r18,atss-r18 --losses fl:1,hpf:1 --out results/detectors-bccd
 
+# RetinaNet on bccd with anchors scaled to the input (320/800), focal loss, seed 0.
+hpfdet train --config docs/experiments/detectors-bccd.yaml --set model.name=retinanet-r18 --loss fl --set model.anchor_scale=0.4 \
+  --out results/detectors-bccd-retinanet-anchors/anchor-scale-0.4-fl-seed0
+
 # Schedule study on vehicles: focal loss vs HPF at 1x, 1.5x and 2x the epochs, 3 seeds, AP after every epoch.
 for s in 1x 1.5x 2x; do
   hpfdet compare --config docs/experiments/schedule-vehicles-$s.yaml --losses fl:3,hpf:3 --out results/schedule-vehicles/$s
