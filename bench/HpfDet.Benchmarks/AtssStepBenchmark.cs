@@ -35,10 +35,7 @@ public static class AtssStepBenchmark
         var optimizer = new SgdMomentum(model.named_parameters(), 0.9, 1e-4);
         const int batch = 2;
         var images = torch.randn(batch, 3, height, width);
-        using var boxScale = (width / 512f).ToScalar();
-        var targets = Enumerable.Range(0, batch).Select(b => new DetectionTarget(
-            torch.tensor(new float[] { 30, 40, 200, 220, 250, 60, 330, 150, 100, 100, 140, 130 }).reshape(3, 4).mul(boxScale),
-            torch.tensor(new long[] { 1, 5, 17 }))).ToArray();
+        var targets = BenchmarkProblem.Targets(batch, width);
         double convFlops = ConvFlopsOfTrainingStep(model, images);
 
         model.train();

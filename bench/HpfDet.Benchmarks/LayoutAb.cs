@@ -27,10 +27,7 @@ public static class LayoutAb
         var (a, optA) = Build(modelName, batch);
         var (b, optB) = Build(modelName, batch);
         var images = torch.randn(batch, 3, height, width, generator: new Generator(1));
-        using var boxScale = (width / 512f).ToScalar();
-        var targets = Enumerable.Range(0, batch).Select(_ => new DetectionTarget(
-            torch.tensor(new float[] { 30, 40, 200, 220, 250, 60, 330, 150, 100, 100, 140, 130 }).reshape(3, 4).mul(boxScale),
-            torch.tensor(new long[] { 1, 5, 17 }))).ToArray();
+        var targets = BenchmarkProblem.Targets(batch, width);
         var imagesB = images;
         switch (change)
         {
@@ -96,9 +93,7 @@ public static class LayoutAb
     static (DenseDetector Model, SgdMomentum Optimizer) Build(string modelName, int batch)
     {
         torch.manual_seed(0);
-        var (family, depth) = DetectorRegistry.Parse(modelName);
-        var backbone = new ResNet(new ResNetOptions(depth, FrozenStages: 1, NormEval: true));
-        var model = family.Build(new DetectorBuildOptions(80, backbone, new SigmoidFocalLoss(), FpnChannels: 256, HeadChannels: 256, HeadConvs: 4));
+        var model = BenchmarkProblem.Detector(modelName);
         return (model, new SgdMomentum(model.named_parameters(), 0.9, 1e-4));
     }
 

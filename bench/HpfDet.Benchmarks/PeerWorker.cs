@@ -27,18 +27,12 @@ public static class PeerWorker
         // "atss-r18@bf16": inference only, prepared in bfloat16 (DenseDetector.PrepareForInference).
         var nameAndPrecision = modelName.Split('@');
         InferencePrecision? precision = nameAndPrecision.Length > 1 ? InferencePrecisionNames.Parse(nameAndPrecision[1]) : null;
-        var (family, depth) = DetectorRegistry.Parse(nameAndPrecision[0]);
         // Stem and first stage frozen, BatchNorm frozen: torchvision's trainable_layers=3 with FrozenBatchNorm2d.
-        var backbone = new ResNet(new ResNetOptions(depth, FrozenStages: 1, NormEval: true));
-        var model = family.Build(new DetectorBuildOptions(classes, backbone, new SigmoidFocalLoss(), FpnChannels: channels, HeadChannels: channels, HeadConvs: 4));
+        var model = BenchmarkProblem.Detector(nameAndPrecision[0], classes, channels);
         var optimizer = new SgdMomentum(model.named_parameters(), 0.9, 1e-4);
         if (precision is { } p) model.PrepareForInference(p);
         var images = torch.randn(batch, 3, height, width);
-        // The same three boxes per image as the Python side (x1, y1, x2, y2 at 512×384, scaled).
-        using var boxScale = (width / 512f).ToScalar();
-        var targets = Enumerable.Range(0, batch).Select(_ => new DetectionTarget(
-            torch.tensor(new float[] { 30, 40, 200, 220, 250, 60, 330, 150, 100, 100, 140, 130 }).reshape(3, 4).mul(boxScale),
-            torch.tensor(new long[] { 1, 5, 17 }))).ToArray();
+        var targets = BenchmarkProblem.Targets(batch, width);
         Console.WriteLine("ready");
         Console.Out.Flush();
         string? line;
