@@ -170,6 +170,20 @@ def delta(groups):
             f"HPF {b:.3f} ± {hpf['std']['AP']:.3f}; {len(fl['seeds'])} and {len(hpf['seeds'])} seeds)")
 
 
+def study_sections(folder, headings):
+    """Sections of a study.md written by `hpfdet study` (its tables, computed there), by their headings."""
+    p = os.path.join(R, folder, 'study.md')
+    if not os.path.exists(p):
+        return '_No study written yet._'
+    text = open(p).read()
+    out = []
+    for h in headings:
+        m = re.search(r'^## ' + re.escape(h) + r'\n(.*?)(?=^## |\Z)', text, re.S | re.M)
+        if m:
+            out.append(f'**{h}**\n' + m.group(1).rstrip())
+    return '\n\n'.join(out)
+
+
 def main():
     doc = open(os.path.join(ROOT, 'docs', 'experiments', 'results_template.md')).read()
     for key, ds, order in [('BCCD', 'bccd', ['fl', 'hpf', 'qfl', 'vfl']), ('VEH', 'vehicles', ['fl', 'hpf']),
@@ -180,8 +194,15 @@ def main():
         doc = doc.replace('{{%s_LEVELS}}' % key, level_table(groups, ['fl', 'hpf']) if groups else '')
         doc = doc.replace('{{%s_DELTA}}' % key, delta(groups))
     doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors())
+    doc = doc.replace('{{SCHEDULE}}', study_sections(os.path.join('schedule-vehicles', 'study'),
+                                                     ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
+                                                      'Paired difference per cell', 'Pairings across cells']))
     open(os.path.join(ROOT, 'docs', 'results.md'), 'w').write(doc)
     os.makedirs(os.path.join(ROOT, 'docs', 'images', 'results'), exist_ok=True)
+    for c in ['ap_by_epoch_panels.png', 'gamma_by_progress.png']:
+        p = os.path.join(R, 'schedule-vehicles', 'study', c)
+        if os.path.exists(p):
+            shutil.copy(p, os.path.join(ROOT, 'docs', 'images', 'results', f'schedule_vehicles_{c}'))
     for ds in ['bccd', 'vehicles']:
         for c in ['gamma_trajectories.png', 'positive_proportions.png', 'ap_by_loss.png']:
             p = os.path.join(R, ds, c)
