@@ -11,7 +11,7 @@ namespace HpfDet.Tests.Detectors;
 /// </summary>
 public class InferencePreparationTests
 {
-    static (DenseHeadOutputs Reference, DenseHeadOutputs Prepared, Tensor Images) Outputs(InferencePrecision precision, string family, bool? channelsLast = null)
+    static (DenseHeadOutputs Reference, DenseHeadOutputs Prepared) Outputs(InferencePrecision precision, string family, bool? channelsLast = null)
     {
         var reference = Build(family);
         var prepared = Build(family);
@@ -25,7 +25,7 @@ public class InferencePreparationTests
         reference.eval();
         prepared.PrepareForInference(precision, channelsLast);
         using var _ = torch.no_grad();
-        return (reference.forward(images), prepared.forward(images), images);
+        return (reference.forward(images), prepared.forward(images));
     }
 
     static DenseDetector Build(string family) => family switch
@@ -45,7 +45,7 @@ public class InferencePreparationTests
     public void Float32PreparationKeepsTheHeadOutputs(string family, bool channelsLast)
     {
         using var scope = torch.NewDisposeScope();
-        var (reference, prepared, _) = Outputs(InferencePrecision.Float32, family, channelsLast);
+        var (reference, prepared) = Outputs(InferencePrecision.Float32, family, channelsLast);
         for (int l = 0; l < reference.NumLevels; l++)
         {
             Assert.Equal(ScalarType.Float32, prepared.ClassLogits[l].dtype);
@@ -60,7 +60,7 @@ public class InferencePreparationTests
     public void BFloat16OutputsStayWithinItsPrecision(string family)
     {
         using var scope = torch.NewDisposeScope();
-        var (reference, prepared, _) = Outputs(InferencePrecision.BFloat16, family);
+        var (reference, prepared) = Outputs(InferencePrecision.BFloat16, family);
         for (int l = 0; l < reference.NumLevels; l++)
         {
             Assert.Equal(ScalarType.Float32, prepared.ClassLogits[l].dtype);
