@@ -4,7 +4,7 @@ in docs/experiments/results_template.md). Means, standard deviations, per-level 
 times of a comparison come from the summary.json that `hpfdet compare` writes beside its report (one
 implementation of them, in C#); this script only lays them out. Run from the repository root:
 python3 docs/experiments/make_results_doc.py"""
-import glob, json, os, re, shutil, statistics as st
+import glob, gzip, json, os, re, shutil, statistics as st
 
 ROOT = os.getcwd()
 R = os.path.join(ROOT, 'results')
@@ -81,7 +81,11 @@ def perclass(groups, order):
 
 
 def iterations(d):
-    return [j for j in (json.loads(line) for line in open(os.path.join(d, 'log.jsonl'))) if j.get('type') == 'iter']
+    # A finished comparison run keeps its log compressed (log.jsonl.gz); older runs have the plain log.
+    plain = os.path.join(d, 'log.jsonl')
+    stream = open(plain) if os.path.exists(plain) else gzip.open(plain + '.gz', 'rt')
+    with stream:
+        return [j for j in (json.loads(line) for line in stream) if j.get('type') == 'iter']
 
 
 def level_table(groups, order):

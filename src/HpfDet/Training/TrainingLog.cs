@@ -70,9 +70,65 @@ public sealed class NullableNumberConverter : JsonConverter<double>
     }
 }
 
-/// <summary>Reads and writes log.jsonl. Undefined numbers (NaN, Inf) are written as null.</summary>
+/// <summary>
+/// Reads and writes log.jsonl. Undefined numbers (NaN, Inf) are written as null. A finished run kept as a
+/// record may hold its log gzip-compressed as log.jsonl.gz (about a fifth of the size); readers take either.
+/// </summary>
 public static class TrainingLogJson
 {
+    /// <summary>The log a training writes into its run folder.</summary>
+    public const string FileName = "log.jsonl";
+    /// <summary>The same log, gzip-compressed, as <see cref="Compress"/> leaves it.</summary>
+    public const string CompressedFileName = FileName + ".gz";
+
+    /// <summary>The run folder's log, plain or compressed (the plain one when both exist); null when it has none.</summary>
+    public static string? Find(string runDir)
+    {
+        var plain = Path.Combine(runDir, FileName);
+        if (File.Exists(plain)) return plain;
+        var compressed = Path.Combine(runDir, CompressedFileName);
+        return File.Exists(compressed) ? compressed : null;
+    }
+
+    /// <summary>
+    /// Replaces the log at <paramref name="path"/> by its gzip-compressed copy (PATH.gz, written to a temporary
+    /// file and moved into place, then read back and compared line by line before the plain log is deleted).
+    /// Returns the compressed file's path.
+    /// </summary>
+    public static string Compress(string path)
+    {
+        var target = path + ".gz";
+        var tmp = target + ".tmp";
+        try
+        {
+            using (var input = File.OpenRead(path))
+            using (var output = File.Create(tmp))
+            using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.SmallestSize))
+                input.CopyTo(gzip);
+            if (!File.ReadLines(path).SequenceEqual(ReadLines(tmp, compressed: true)))
+                throw new HpfDetException($"{path}: its compressed copy does not read back the same; the plain log is kept.");
+            File.Move(tmp, target, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+        File.Delete(path);
+        return target;
+    }
+
+    static IEnumerable<string> ReadLines(string path, bool compressed)
+    {
+        if (!compressed)
+        {
+            foreach (var line in File.ReadLines(path)) yield return line;
+            yield break;
+        }
+        using var stream = new System.IO.Compression.GZipStream(File.OpenRead(path), System.IO.Compression.CompressionMode.Decompress);
+        using var reader = new StreamReader(stream);
+        while (reader.ReadLine() is { } line) yield return line;
+    }
+
     public static readonly JsonSerializerOptions Options = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -112,13 +168,20 @@ public static class TrainingLogJson
         File.Move(tmp, path, overwrite: true);
     }
 
-    /// <summary>Reads a log.jsonl file; lines of unknown type are skipped; null numbers read as NaN.</summary>
+    /// <summary>
+    /// Reads a log.jsonl file, or its compressed form (a path ending in .gz, or a log.jsonl that exists only
+    /// as log.jsonl.gz); lines of unknown type are skipped; null numbers read as NaN.
+    /// </summary>
     public static (List<IterationLog> Iterations, List<EvaluationLog> Evaluations) Read(string path)
     {
+        if (!File.Exists(path) && File.Exists(path + ".gz")) path += ".gz";
         var iterations = new List<IterationLog>();
         var evaluations = new List<EvaluationLog>();
         int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        IEnumerable<string> lines;
+        try { lines = ReadLines(path, path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)).ToList(); }
+        catch (InvalidDataException e) { throw new HpfDetException($"{path}: not a gzip file ({e.Message}); a compressed log is written by 'hpfdet compare' as log.jsonl.gz.", e); }
+        foreach (var line in lines)
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;

@@ -44,8 +44,8 @@ public static class CompareReport
         var missingLogs = new List<CompareRun>();
         foreach (var run in ordered)
         {
-            var path = Path.Combine(run.RunDir, "log.jsonl");
-            if (File.Exists(path)) logs[run] = TrainingLogJson.Read(path).Iterations;
+            var path = TrainingLogJson.Find(run.RunDir);
+            if (path is not null) logs[run] = TrainingLogJson.Read(path).Iterations;
             else missingLogs.Add(run);
         }
 
@@ -79,7 +79,7 @@ public static class CompareReport
         }
         if (missingLogs.Count > 0)
         {
-            md.AppendLine($"Runs without log.jsonl ({missingLogs.Count} of {ordered.Count}), left out of the curves:").AppendLine();
+            md.AppendLine($"Runs without log.jsonl or log.jsonl.gz ({missingLogs.Count} of {ordered.Count}), left out of the curves:").AppendLine();
             foreach (var run in missingLogs) md.AppendLine($"- {run.Loss}, seed {run.Seed}: `{run.RunDir}`");
             md.AppendLine();
         }

@@ -130,8 +130,8 @@ public static class StudyReport
         var logs = new Dictionary<CompareRun, (List<IterationLog>, int)>();
         foreach (var run in runs.Where(r => IsHpf(r.Loss)))
         {
-            var logPath = Path.Combine(run.RunDir, "log.jsonl");
-            if (!File.Exists(logPath)) continue;
+            var logPath = TrainingLogJson.Find(run.RunDir);
+            if (logPath is null) continue;
             var log = TrainingLogJson.Read(logPath).Iterations;
             if (log.Count == 0) continue;
             // The completed marker holds the last iteration: the length of the training.

@@ -60,11 +60,11 @@ public static class TrainingPlots
         return written;
     }
 
-    /// <summary>Reads <paramref name="logJsonlPath"/> (log.jsonl) and writes its charts as <see cref="WriteAll"/> does.</summary>
+    /// <summary>Reads <paramref name="logJsonlPath"/> (log.jsonl, or its compressed log.jsonl.gz) and writes its charts as <see cref="WriteAll"/> does.</summary>
     public static IReadOnlyList<string> WriteFromLog(string logJsonlPath, string plotsDir)
     {
-        if (!File.Exists(logJsonlPath))
-            throw new HpfDetException($"Training log '{logJsonlPath}' not found: pass the log.jsonl of a run folder.");
+        if (!File.Exists(logJsonlPath) && !File.Exists(logJsonlPath + ".gz"))
+            throw new HpfDetException($"Training log '{logJsonlPath}' not found: pass the log.jsonl (or log.jsonl.gz) of a run folder.");
         var (iterations, evaluations) = TrainingLogJson.Read(logJsonlPath);
         return WriteAll(iterations, evaluations, plotsDir);
     }

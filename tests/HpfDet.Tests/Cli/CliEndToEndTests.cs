@@ -75,6 +75,10 @@ public class CliEndToEndTests
         foreach (var f in new[] { "report.md", "ap_by_loss.png", "loss_curves.png", "fl-seed0/eval/final.json", "hpf-seed0/eval/final.json" })
             Assert.True(File.Exists(Path.Combine(cmpDir, f)), $"missing {f}");
         Assert.Contains("hpf", File.ReadAllText(Path.Combine(cmpDir, "report.md")));
+        // A finished comparison run keeps its log compressed, and the report still drew its curves from it.
+        Assert.True(File.Exists(Path.Combine(cmpDir, "hpf-seed0", "log.jsonl.gz")));
+        Assert.False(File.Exists(Path.Combine(cmpDir, "hpf-seed0", "log.jsonl")));
+        Assert.DoesNotContain("Runs without log", File.ReadAllText(Path.Combine(cmpDir, "report.md")));
 
         // Resume refuses a missing run, and a second train into the same folder asks for --resume.
         Assert.Equal(ExitCodes.UserError, RunCapturingErrors(["train", "--resume", Path.Combine(root, "nothing")]).Code);

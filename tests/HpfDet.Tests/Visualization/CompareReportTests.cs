@@ -55,7 +55,7 @@ public class CompareReportTests
         // γ over the last epoch (iterations 31-40): P5 is 2, P6 sits at 4, P7 is 2.5 where defined.
         Assert.Contains("| 2.000 | 4.000 | 2.500 |", md);
         // The run without a log is named.
-        Assert.Contains("Runs without log.jsonl (1 of 5)", md);
+        Assert.Contains("Runs without log.jsonl or log.jsonl.gz (1 of 5)", md);
         Assert.Contains("- hpf, seed 1:", md);
 
         foreach (var chart in new[] { "ap_by_loss.png", "loss_curves.png", "gamma_trajectories.png", "positive_proportions.png" })
