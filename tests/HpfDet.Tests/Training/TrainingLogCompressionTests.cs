@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using HpfDet.Tests.Infrastructure;
 using HpfDet.Training;
 using HpfDet.Tests.Visualization;
 

@@ -30,8 +30,8 @@ public sealed record AtssHeadOptions(
 /// </summary>
 public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
 {
-    readonly ModuleList<nn.Module<Tensor, Tensor>> cls_convs = new();
-    readonly ModuleList<nn.Module<Tensor, Tensor>> reg_convs = new();
+    readonly ConvTower cls_convs;
+    readonly ConvTower reg_convs;
     readonly PaddedOutputConv2d atss_cls;
     readonly PaddedOutputConv2d atss_reg;
     readonly PaddedOutputConv2d atss_centerness;
@@ -48,43 +48,17 @@ public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
         if (options.NumClasses < 1) throw new ArgumentOutOfRangeException(nameof(options), $"NumClasses must be >= 1, got {options.NumClasses}.");
         if (options.FeatChannels % options.NumGroups != 0)
             throw new ArgumentOutOfRangeException(nameof(options), $"FeatChannels ({options.FeatChannels}) must be a multiple of NumGroups ({options.NumGroups}) for GroupNorm.");
-        for (int i = 0; i < options.StackedConvs; i++)
-        {
-            int inCh = i == 0 ? options.InChannels : options.FeatChannels;
-            cls_convs.Add(ConvBlock(inCh, options.FeatChannels, options.NumGroups));
-            reg_convs.Add(ConvBlock(inCh, options.FeatChannels, options.NumGroups));
-        }
-        int branch = options.StackedConvs > 0 ? options.FeatChannels : options.InChannels;
+        cls_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NumGroups);
+        reg_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NumGroups);
+        int branch = cls_convs.OutChannels;
         int a = options.AnchorsPerLocation;
         atss_cls = new PaddedOutputConv2d(branch, a * options.NumClasses);
         atss_reg = new PaddedOutputConv2d(branch, a * 4);
         atss_centerness = new PaddedOutputConv2d(branch, a);
         for (int l = 0; l < options.NumLevels; l++) scales.Add(new Parameter(torch.ones(1)));
         RegisterComponents();
-        InitWeights();
-    }
-
-    static nn.Module<Tensor, Tensor> ConvBlock(int inCh, int outCh, int groups) => nn.Sequential(
-        ("conv", nn.Conv2d(inCh, outCh, 3, padding: 1, bias: false)),
-        ("gn", nn.GroupNorm(groups, outCh)),
-        ("relu", nn.ReLU(inplace: true)));
-
-    void InitWeights()
-    {
-        using var _ = torch.no_grad();
-        // Normal(0, 0.01) convs, zero biases, GroupNorm as identity (TorchSharp leaves GroupNorm's affine
-        // parameters uninitialised); the classifier bias makes every initial score the prior, so the
-        // loss of the many negatives does not swamp the first iterations.
-        foreach (var (name, p) in named_parameters())
-        {
-            if (name.StartsWith("scales")) continue;
-            if (name.Contains(".gn.")) { if (name.EndsWith("weight")) nn.init.ones_(p); else nn.init.zeros_(p); }
-            else if (name.EndsWith("weight") && p.dim() == 4) nn.init.normal_(p, 0, 0.01);
-            else if (name.EndsWith("bias")) nn.init.zeros_(p);
-        }
-        double prior = Options.PriorProbability;
-        using var bias = (-Math.Log((1 - prior) / prior)).ToScalar();
-        atss_cls.Bias.fill_(bias);
+        HeadInit.NormalConvs(this, skip: name => name.StartsWith("scales", StringComparison.Ordinal));
+        HeadInit.PriorBias(atss_cls, options.PriorProbability);
     }
 
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l].</summary>
@@ -97,10 +71,8 @@ public sealed class AtssHead : nn.Module<Tensor[], DenseHeadOutputs>
         var ctr = new Tensor[features.Length];
         for (int l = 0; l < features.Length; l++)
         {
-            var c = features[l];
-            foreach (var m in cls_convs) c = m.call(c);
-            var r = features[l];
-            foreach (var m in reg_convs) r = m.call(r);
+            var c = cls_convs.call(features[l]);
+            var r = reg_convs.call(features[l]);
             cls[l] = atss_cls.call(c);
             reg[l] = atss_reg.call(r).mul(scales[l]);
             ctr[l] = atss_centerness.call(r);

@@ -38,10 +38,7 @@ public sealed class FcosHead : nn.Module<Tensor[], DenseHeadOutputs>
         classification_head = new Branch(options, ("cls_logits", options.NumClasses));
         regression_head = new Branch(options, ("bbox_reg", 4), ("bbox_ctrness", 1));
         RegisterComponents();
-        using var _ = torch.no_grad();
-        double prior = options.PriorProbability;
-        using var bias = (-Math.Log((1 - prior) / prior)).ToScalar();
-        classification_head.Predictors[0].Bias.fill_(bias);
+        HeadInit.PriorBias(classification_head.Predictors[0], options.PriorProbability);
     }
 
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l].</summary>
@@ -81,16 +78,8 @@ public sealed class FcosHead : nn.Module<Tensor[], DenseHeadOutputs>
             Predictors = predictors.Select(p => new PaddedOutputConv2d(branch, p.PerPrior)).ToArray();
             for (int i = 0; i < predictors.Length; i++) register_module(predictors[i].Name, Predictors[i]);
             RegisterComponents();
-            // torchvision: Normal(0, 0.01) weights and zero biases for every conv; GroupNorm as identity
-            // (TorchSharp leaves its affine parameters uninitialised).
-            using var _ = torch.no_grad();
-            foreach (var (name, p) in named_parameters())
-            {
-                bool norm = p.dim() == 1 && name.StartsWith("conv.") && int.Parse(name.Split('.')[1]) % 3 == 1;
-                if (norm) { if (name.EndsWith("weight")) nn.init.ones_(p); else nn.init.zeros_(p); }
-                else if (p.dim() == 4) nn.init.normal_(p, 0, 0.01);
-                else nn.init.zeros_(p);
-            }
+            // torchvision: Normal(0, 0.01) weights and zero biases for every conv; GroupNorm as identity.
+            HeadInit.NormalConvs(this);
         }
 
         public Tensor[] Forward(Tensor x)

@@ -23,8 +23,8 @@ public sealed record FoveaHeadOptions(int NumClasses, int InChannels = 256, int 
 /// </summary>
 public sealed class FoveaHead : nn.Module<Tensor[], DenseHeadOutputs>
 {
-    readonly ModuleList<nn.Module<Tensor, Tensor>> cls_convs = new();
-    readonly ModuleList<nn.Module<Tensor, Tensor>> reg_convs = new();
+    readonly ConvTower cls_convs;
+    readonly ConvTower reg_convs;
     readonly PaddedOutputConv2d conv_cls;
     readonly PaddedOutputConv2d conv_reg;
 
@@ -36,37 +36,17 @@ public sealed class FoveaHead : nn.Module<Tensor[], DenseHeadOutputs>
         if (options.NumClasses < 1) throw new ArgumentOutOfRangeException(nameof(options), $"NumClasses must be >= 1, got {options.NumClasses}.");
         if (options.NormGroups is { } g && (g < 1 || options.FeatChannels % g != 0))
             throw new ArgumentOutOfRangeException(nameof(options), $"FoveaBox head: {options.FeatChannels} channels are not a multiple of {g} GroupNorm groups.");
-        for (int i = 0; i < options.StackedConvs; i++)
-        {
-            int inChannels = i == 0 ? options.InChannels : options.FeatChannels;
-            cls_convs.Add(ConvBlock(inChannels, options.FeatChannels, options.NormGroups));
-            reg_convs.Add(ConvBlock(inChannels, options.FeatChannels, options.NormGroups));
-        }
-        int branch = options.StackedConvs > 0 ? options.FeatChannels : options.InChannels;
+        cls_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NormGroups);
+        reg_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NormGroups);
+        int branch = cls_convs.OutChannels;
         conv_cls = new PaddedOutputConv2d(branch, options.NumClasses);
         conv_reg = new PaddedOutputConv2d(branch, 4);
         RegisterComponents();
-        InitWeights();
+        HeadInit.NormalConvs(this);
+        HeadInit.PriorBias(conv_cls, options.PriorProbability);
     }
 
-    static nn.Module<Tensor, Tensor> ConvBlock(int inChannels, int outChannels, int? groups) => groups is { } g
-        ? nn.Sequential(("conv", nn.Conv2d(inChannels, outChannels, 3, padding: 1, bias: false)), ("gn", nn.GroupNorm(g, outChannels)), ("activate", nn.ReLU()))
-        : nn.Sequential(("conv", nn.Conv2d(inChannels, outChannels, 3, padding: 1)), ("activate", nn.ReLU()));
 
-    void InitWeights()
-    {
-        using var _ = torch.no_grad();
-        foreach (var (name, p) in named_parameters())
-        {
-            // GroupNorm as identity (TorchSharp leaves its affine parameters uninitialised); convs normal(0, 0.01); biases 0.
-            if (name.Contains(".gn.")) { if (name.EndsWith("weight")) nn.init.ones_(p); else nn.init.zeros_(p); }
-            else if (name.EndsWith("weight") && p.dim() == 4) nn.init.normal_(p, 0, 0.01);
-            else if (name.EndsWith("bias")) nn.init.zeros_(p);
-        }
-        double prior = Options.PriorProbability;
-        using var bias = (-Math.Log((1 - prior) / prior)).ToScalar();
-        conv_cls.Bias.fill_(bias);
-    }
 
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l]: logits [B, C, H, W] and log-space distances [B, 4, H, W].</summary>
     public override DenseHeadOutputs forward(Tensor[] features)
@@ -75,10 +55,8 @@ public sealed class FoveaHead : nn.Module<Tensor[], DenseHeadOutputs>
         var reg = new Tensor[features.Length];
         for (int l = 0; l < features.Length; l++)
         {
-            var c = features[l];
-            foreach (var m in cls_convs) c = m.call(c);
-            var r = features[l];
-            foreach (var m in reg_convs) r = m.call(r);
+            var c = cls_convs.call(features[l]);
+            var r = reg_convs.call(features[l]);
             cls[l] = conv_cls.call(c);
             reg[l] = conv_reg.call(r);
         }

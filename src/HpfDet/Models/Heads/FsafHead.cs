@@ -25,8 +25,8 @@ public sealed record FsafHeadOptions(int NumClasses, int InChannels = 256, int F
 /// </summary>
 public sealed class FsafHead : nn.Module<Tensor[], DenseHeadOutputs>
 {
-    readonly ModuleList<nn.Module<Tensor, Tensor>> cls_convs = new();
-    readonly ModuleList<nn.Module<Tensor, Tensor>> reg_convs = new();
+    readonly ConvTower cls_convs;
+    readonly ConvTower reg_convs;
     readonly PaddedOutputConv2d retina_cls;
     readonly PaddedOutputConv2d retina_reg;
 
@@ -38,37 +38,22 @@ public sealed class FsafHead : nn.Module<Tensor[], DenseHeadOutputs>
         if (options.NumClasses < 1) throw new ArgumentOutOfRangeException(nameof(options), $"NumClasses must be >= 1, got {options.NumClasses}.");
         if (options.NormGroups is { } g && (g < 1 || options.FeatChannels % g != 0))
             throw new ArgumentOutOfRangeException(nameof(options), $"FSAF head: {options.FeatChannels} channels are not a multiple of {g} GroupNorm groups.");
-        for (int i = 0; i < options.StackedConvs; i++)
-        {
-            int inCh = i == 0 ? options.InChannels : options.FeatChannels;
-            cls_convs.Add(ConvBlock(inCh, options.FeatChannels, options.NormGroups));
-            reg_convs.Add(ConvBlock(inCh, options.FeatChannels, options.NormGroups));
-        }
-        int branch = options.StackedConvs > 0 ? options.FeatChannels : options.InChannels;
+        cls_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NormGroups);
+        reg_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NormGroups);
+        int branch = cls_convs.OutChannels;
         retina_cls = new PaddedOutputConv2d(branch, options.NumClasses);
         retina_reg = new PaddedOutputConv2d(branch, 4);
         RegisterComponents();
         ResetParameters();
     }
 
-    static nn.Module<Tensor, Tensor> ConvBlock(int inCh, int outCh, int? groups) => groups is { } g
-        ? nn.Sequential(("conv", nn.Conv2d(inCh, outCh, 3, padding: 1, bias: false)), ("gn", nn.GroupNorm(g, outCh)), ("relu", nn.ReLU()))
-        : nn.Sequential(("conv", nn.Conv2d(inCh, outCh, 3, padding: 1)), ("relu", nn.ReLU()));
 
     /// <summary>Draws the initial weights again from <paramref name="generator"/> (null: torch's global generator).</summary>
     public void ResetParameters(Generator? generator = null)
     {
+        HeadInit.NormalConvs(this, generator);
+        HeadInit.PriorBias(retina_cls, Options.PriorProbability);
         using var _ = torch.no_grad();
-        foreach (var (name, p) in named_parameters())
-        {
-            // GroupNorm as identity (TorchSharp leaves its affine parameters uninitialised), convs normal(0, 0.01), biases 0.
-            if (name.Contains(".gn.")) { if (name.EndsWith("weight")) nn.init.ones_(p); else nn.init.zeros_(p); }
-            else if (name.EndsWith("weight")) nn.init.normal_(p, 0, 0.01, generator);
-            else nn.init.zeros_(p);
-        }
-        double prior = Options.PriorProbability;
-        using var classBias = (-Math.Log((1 - prior) / prior)).ToScalar();
-        retina_cls.Bias.fill_(classBias);
         using var boxBias = Options.RegressionBias.ToScalar();
         retina_reg.Bias.fill_(boxBias);
     }
@@ -80,10 +65,8 @@ public sealed class FsafHead : nn.Module<Tensor[], DenseHeadOutputs>
         var reg = new Tensor[features.Length];
         for (int l = 0; l < features.Length; l++)
         {
-            var c = features[l];
-            foreach (var m in cls_convs) c = m.call(c);
-            var r = features[l];
-            foreach (var m in reg_convs) r = m.call(r);
+            var c = cls_convs.call(features[l]);
+            var r = reg_convs.call(features[l]);
             cls[l] = retina_cls.call(c);
             reg[l] = nn.functional.relu(retina_reg.call(r));
         }

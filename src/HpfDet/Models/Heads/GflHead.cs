@@ -30,8 +30,8 @@ public sealed record GflHeadOptions(
 /// </summary>
 public sealed class GflHead : nn.Module<Tensor[], DenseHeadOutputs>
 {
-    readonly ModuleList<nn.Module<Tensor, Tensor>> cls_convs = new();
-    readonly ModuleList<nn.Module<Tensor, Tensor>> reg_convs = new();
+    readonly ConvTower cls_convs;
+    readonly ConvTower reg_convs;
     readonly PaddedOutputConv2d gfl_cls;
     readonly PaddedOutputConv2d gfl_reg;
     readonly ParameterList scales = new();
@@ -48,42 +48,19 @@ public sealed class GflHead : nn.Module<Tensor[], DenseHeadOutputs>
         if (options.RegMax < 1) throw new ArgumentOutOfRangeException(nameof(options), $"RegMax must be >= 1, got {options.RegMax}.");
         if (options.FeatChannels % options.NumGroups != 0)
             throw new ArgumentOutOfRangeException(nameof(options), $"FeatChannels ({options.FeatChannels}) must be a multiple of NumGroups ({options.NumGroups}) for GroupNorm.");
-        for (int i = 0; i < options.StackedConvs; i++)
-        {
-            int inCh = i == 0 ? options.InChannels : options.FeatChannels;
-            cls_convs.Add(ConvBlock(inCh, options.FeatChannels, options.NumGroups));
-            reg_convs.Add(ConvBlock(inCh, options.FeatChannels, options.NumGroups));
-        }
-        int branch = options.StackedConvs > 0 ? options.FeatChannels : options.InChannels;
+        cls_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NumGroups);
+        reg_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NumGroups);
+        int branch = cls_convs.OutChannels;
         gfl_cls = new PaddedOutputConv2d(branch, options.NumClasses);
         gfl_reg = new PaddedOutputConv2d(branch, BoxValuesPerPrior);
         for (int l = 0; l < options.NumLevels; l++) scales.Add(new Parameter(torch.ones(1)));
         RegisterComponents();
-        InitWeights();
+        // Normal(0, 0.01) convs, the regressor too: every side starts near the uniform distribution, distance RegMax/2.
+        HeadInit.NormalConvs(this, skip: name => name.StartsWith("scales", StringComparison.Ordinal));
+        HeadInit.PriorBias(gfl_cls, options.PriorProbability);
     }
 
-    static nn.Module<Tensor, Tensor> ConvBlock(int inCh, int outCh, int groups) => nn.Sequential(
-        ("conv", nn.Conv2d(inCh, outCh, 3, padding: 1, bias: false)),
-        ("gn", nn.GroupNorm(groups, outCh)),
-        ("relu", nn.ReLU(inplace: true)));
 
-    void InitWeights()
-    {
-        using var _ = torch.no_grad();
-        // Normal(0, 0.01) convs (the regressor too: every side starts near the uniform distribution,
-        // distance RegMax/2), zero biases, GroupNorm as identity (TorchSharp leaves GroupNorm's affine
-        // parameters uninitialised); the classifier bias makes every initial score the prior.
-        foreach (var (name, p) in named_parameters())
-        {
-            if (name.StartsWith("scales")) continue;
-            if (name.Contains(".gn.")) { if (name.EndsWith("weight")) nn.init.ones_(p); else nn.init.zeros_(p); }
-            else if (name.EndsWith("weight") && p.dim() == 4) nn.init.normal_(p, 0, 0.01);
-            else if (name.EndsWith("bias")) nn.init.zeros_(p);
-        }
-        double prior = Options.PriorProbability;
-        using var bias = (-Math.Log((1 - prior) / prior)).ToScalar();
-        gfl_cls.Bias.fill_(bias);
-    }
 
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l]: logits [B, C, H, W] and distributions [B, 4·(RegMax+1), H, W].</summary>
     public override DenseHeadOutputs forward(Tensor[] features)
@@ -94,10 +71,8 @@ public sealed class GflHead : nn.Module<Tensor[], DenseHeadOutputs>
         var reg = new Tensor[features.Length];
         for (int l = 0; l < features.Length; l++)
         {
-            var c = features[l];
-            foreach (var m in cls_convs) c = m.call(c);
-            var r = features[l];
-            foreach (var m in reg_convs) r = m.call(r);
+            var c = cls_convs.call(features[l]);
+            var r = reg_convs.call(features[l]);
             cls[l] = gfl_cls.call(c);
             reg[l] = gfl_reg.call(r).mul(scales[l]);
         }

@@ -73,14 +73,8 @@ public sealed class RetinaNetHead : nn.Module<Tensor[], DenseHeadOutputs>
 
         public void ResetParameters(Generator? generator)
         {
+            HeadInit.NormalConvs(this, generator);
             using var _ = torch.no_grad();
-            foreach (var (name, p) in named_parameters())
-            {
-                // GroupNorm's weight (1-D) starts at 1 (TorchSharp leaves it uninitialised); convs normal(0, 0.01); biases 0.
-                if (name.EndsWith("weight") && p.dim() == 1) nn.init.ones_(p);
-                else if (name.EndsWith("weight")) nn.init.normal_(p, 0, 0.01, generator);
-                else nn.init.zeros_(p);
-            }
             using var bias = predictorBias.ToScalar();
             predictor.Bias.fill_(bias);
         }

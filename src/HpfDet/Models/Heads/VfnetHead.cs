@@ -47,8 +47,8 @@ public sealed record VfnetHeadOptions(
 /// </remarks>
 public sealed class VfnetHead : nn.Module<Tensor[], DenseHeadOutputs>
 {
-    readonly ModuleList<nn.Module<Tensor, Tensor>> cls_convs = new();
-    readonly ModuleList<nn.Module<Tensor, Tensor>> reg_convs = new();
+    readonly ConvTower cls_convs;
+    readonly ConvTower reg_convs;
     readonly nn.Module<Tensor, Tensor> vfnet_reg_conv;
     readonly PaddedOutputConv2d vfnet_reg;
     readonly ParameterList scales = new();
@@ -73,14 +73,10 @@ public sealed class VfnetHead : nn.Module<Tensor[], DenseHeadOutputs>
             throw new ArgumentException($"VfnetHeadOptions: {options.LevelStrides.Length} strides but {options.LevelRegressionScales.Length} regression scales; give one of each per level.", nameof(options));
         if (!(options.GradientMultiplier is >= 0 and <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), $"GradientMultiplier must be in [0, 1], got {options.GradientMultiplier}.");
-        for (int i = 0; i < options.StackedConvs; i++)
-        {
-            int inCh = i == 0 ? options.InChannels : options.FeatChannels;
-            cls_convs.Add(ConvBlock(inCh, options.FeatChannels, options.NumGroups));
-            reg_convs.Add(ConvBlock(inCh, options.FeatChannels, options.NumGroups));
-        }
-        int branch = options.StackedConvs > 0 ? options.FeatChannels : options.InChannels;
-        vfnet_reg_conv = ConvBlock(branch, options.FeatChannels, options.NumGroups);
+        cls_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NumGroups);
+        reg_convs = new ConvTower(options.InChannels, options.FeatChannels, options.StackedConvs, options.NumGroups);
+        int branch = cls_convs.OutChannels;
+        vfnet_reg_conv = ConvTower.Block(branch, options.FeatChannels, options.NumGroups);
         vfnet_reg = new PaddedOutputConv2d(options.FeatChannels, 4);
         vfnet_reg_refine_dconv = new DeformConv2d(branch, options.FeatChannels, 3, padding: 1);
         vfnet_reg_refine = new PaddedOutputConv2d(options.FeatChannels, 4);
@@ -92,33 +88,15 @@ public sealed class VfnetHead : nn.Module<Tensor[], DenseHeadOutputs>
             scales_refine.Add(new Parameter(torch.ones(1)));
         }
         RegisterComponents();
-        InitWeights();
+        // mmdetection 2.x's init_cfg: Normal(0, 0.01) for every nn.Conv2d; the deformable convs are no nn.Conv2d
+        // there and keep their own uniform ±1/√fan-in initialisation.
+        HeadInit.NormalConvs(this, skip: name => name.StartsWith("scales", StringComparison.Ordinal) || name.Contains("_dconv.", StringComparison.Ordinal));
+        HeadInit.PriorBias(vfnet_cls, options.PriorProbability);
     }
 
     public int NumLevels => Options.LevelStrides.Length;
 
-    static nn.Module<Tensor, Tensor> ConvBlock(int inCh, int outCh, int groups) => nn.Sequential(
-        ("conv", nn.Conv2d(inCh, outCh, 3, padding: 1, bias: false)),
-        ("gn", nn.GroupNorm(groups, outCh)),
-        ("relu", nn.ReLU(inplace: true)));
 
-    void InitWeights()
-    {
-        using var _ = torch.no_grad();
-        // mmdetection 2.x's init_cfg: Normal(0, 0.01) for every nn.Conv2d, zero biases, GroupNorm as identity
-        // (TorchSharp leaves its affine parameters uninitialised), the classifier bias at the prior. The
-        // deformable convs are no nn.Conv2d there and keep their own uniform ±1/√fan-in initialisation.
-        foreach (var (name, p) in named_parameters())
-        {
-            if (name.StartsWith("scales") || name.Contains("_dconv.")) continue;
-            if (name.Contains(".gn.")) { if (name.EndsWith("weight")) nn.init.ones_(p); else nn.init.zeros_(p); }
-            else if (name.EndsWith("weight") && p.dim() == 4) nn.init.normal_(p, 0, 0.01);
-            else if (name.EndsWith("bias")) nn.init.zeros_(p);
-        }
-        double prior = Options.PriorProbability;
-        using var bias = (-Math.Log((1 - prior) / prior)).ToScalar();
-        vfnet_cls.Bias.fill_(bias);
-    }
 
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l].</summary>
     public override DenseHeadOutputs forward(Tensor[] features)
@@ -131,10 +109,8 @@ public sealed class VfnetHead : nn.Module<Tensor[], DenseHeadOutputs>
         for (int l = 0; l < features.Length; l++)
         {
             using var scope = torch.NewDisposeScope();
-            var c = features[l];
-            foreach (var m in cls_convs) c = m.call(c);
-            var r = features[l];
-            foreach (var m in reg_convs) r = m.call(r);
+            var c = cls_convs.call(features[l]);
+            var r = reg_convs.call(features[l]);
             using var denominator = Options.LevelRegressionScales[l].ToScalar();
             var box = vfnet_reg.call(vfnet_reg_conv.call(r)).mul(scales[l]).exp().mul(denominator);
             var offsets = StarOffsets(box, Options.LevelStrides[l], Options.GradientMultiplier);

@@ -46,29 +46,15 @@ public sealed class YolofHead : nn.Module<Tensor[], DenseHeadOutputs>
         bbox_pred = new PaddedOutputConv2d(c, a * 4);
         object_pred = new PaddedOutputConv2d(c, a);
         RegisterComponents();
-        InitWeights();
+        // Every conv normal(0, 0.01) with zero bias, BatchNorm as identity; the classifier bias at the prior.
+        HeadInit.NormalConvs(this);
+        HeadInit.PriorBias(cls_score, options.PriorProbability);
     }
 
     static Sequential Subnet(int channels, int convs) => nn.Sequential(Enumerable.Range(0, convs).Select(i => ($"{i}", (nn.Module<Tensor, Tensor>)nn.Sequential(
         ("conv", nn.Conv2d(channels, channels, 3, padding: 1, bias: false)),
         ("bn", nn.BatchNorm2d(channels)),
         ("activate", nn.ReLU())))).ToArray());
-
-    void InitWeights()
-    {
-        using var _ = torch.no_grad();
-        // Every conv normal(0, 0.01) with zero bias, BatchNorm weight 1 and bias 0; the classifier bias makes
-        // every initial class score the prior probability.
-        foreach (var (name, p) in named_parameters())
-        {
-            if (p.dim() == 4) nn.init.normal_(p, 0, 0.01);
-            else if (name.EndsWith("bias")) nn.init.zeros_(p);
-            else nn.init.ones_(p);
-        }
-        double prior = Options.PriorProbability;
-        using var bias = (-Math.Log((1 - prior) / prior)).ToScalar();
-        cls_score.Bias.fill_(bias);
-    }
 
     /// <summary>One level [B, InChannels, H, W] → class logits with implicit objectness [B, A·C, H, W] and box deltas [B, A·4, H, W].</summary>
     public override DenseHeadOutputs forward(Tensor[] features)
