@@ -61,9 +61,9 @@ public static class AtssStepBenchmark
                 model.Predict(images.narrow(0, 0, 1));
             if (i >= 1) inference.Add(sw.Elapsed.TotalSeconds);
         }
-        double step = Median(times);
+        double step = BenchStats.Median(times);
         using var process = Process.GetCurrentProcess();
-        Console.WriteLine($"{width}x{height} {lossName,-3}: train step {step * 1000:F0} ms ({batch / step:F2} img/s), inference {Median(inference) * 1000:F0} ms/img, " +
+        Console.WriteLine($"{width}x{height} {lossName,-3}: train step {step * 1000:F0} ms ({batch / step:F2} img/s), inference {BenchStats.Median(inference) * 1000:F0} ms/img, " +
             $"conv FLOPs/step {convFlops / 1e9:F1} G -> {convFlops / step / 1e9:F1} GFLOP/s = {100 * convFlops / step / 1e9 / peakGflops:F0}% of {peakGflops} GFLOP/s peak, " +
             $"peak RSS {process.PeakWorkingSet64 >> 20} MiB");
         model.Dispose();
@@ -85,10 +85,9 @@ public static class AtssStepBenchmark
                 conv.forward(x).Dispose();
                 if (i >= 2) t.Add(sw.Elapsed.TotalSeconds);
             }
-        Console.WriteLine($"calibration: one 3x3 conv 256->256 on 2x48x64: {Median(t) * 1000:F1} ms = {flops / Median(t) / 1e9:F0} GFLOP/s (direct-convolution count)");
+        Console.WriteLine($"calibration: one 3x3 conv 256->256 on 2x48x64: {BenchStats.Median(t) * 1000:F1} ms = {flops / BenchStats.Median(t) / 1e9:F0} GFLOP/s (direct-convolution count)");
     }
 
-    static double Median(List<double> v) { var s = v.OrderBy(x => x).ToArray(); return s[s.Length / 2]; }
 
     /// <summary>
     /// 2·Cin/groups·Cout·k²·Hout·Wout per conv in the forward pass; the backward pass adds the same

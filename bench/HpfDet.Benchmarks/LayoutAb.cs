@@ -58,8 +58,8 @@ public static class LayoutAb
             ta.Add(x); tb.Add(y); ia.Add(u); ib.Add(v);
         }
         Console.WriteLine($"{modelName} {width}x{height} batch {batch}, {rounds} rounds, change {change}");
-        Console.WriteLine($"train step: A {Median(ta):F0} ms, B {Median(tb):F0} ms, B/A {Median(tb) / Median(ta):F3}");
-        Console.WriteLine($"inference (1 image): A {Median(ia):F0} ms, B {Median(ib):F0} ms, B/A {Median(ib) / Median(ia):F3}");
+        Console.WriteLine($"train step: A {BenchStats.Median(ta):F0} ms, B {BenchStats.Median(tb):F0} ms, B/A {BenchStats.Median(tb) / BenchStats.Median(ta):F3}");
+        Console.WriteLine($"inference (1 image): A {BenchStats.Median(ia):F0} ms, B {BenchStats.Median(ib):F0} ms, B/A {BenchStats.Median(ib) / BenchStats.Median(ia):F3}");
     }
 
     /// <summary>Predict on one image, A and B alternately; prints the largest class-logit difference and the medians.</summary>
@@ -87,7 +87,7 @@ public static class LayoutAb
             if (r < 2) continue;
             ta.Add(x); tb.Add(y);
         }
-        Console.WriteLine($"inference (1 image): A {Median(ta):F0} ms, B {Median(tb):F0} ms, B/A {Median(tb) / Median(ta):F3}");
+        Console.WriteLine($"inference (1 image): A {BenchStats.Median(ta):F0} ms, B {BenchStats.Median(tb):F0} ms, B/A {BenchStats.Median(tb) / BenchStats.Median(ta):F3}");
     }
 
     static (DenseDetector Model, SgdMomentum Optimizer) Build(string modelName, int batch)
@@ -146,9 +146,4 @@ public static class LayoutAb
         return sw.Elapsed.TotalMilliseconds;
     }
 
-    static double Median(List<double> xs)
-    {
-        var s = xs.OrderBy(x => x).ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
 }

@@ -25,11 +25,10 @@ public static class LossRatio
                 benches[k].ForwardBackward();
                 times[k].Add(sw.Elapsed.TotalMilliseconds);
             }
-        double Median(List<double> t) { var s = t.OrderBy(x => x).ToArray(); return s[s.Length / 2]; }
-        double fl = Median(times[0]);
+        double fl = BenchStats.Median(times[0]);
         Console.WriteLine($"{"variant",-14} {"median ms",10} {"ratio to fl",12}");
         for (int k = 0; k < variants.Length; k++)
-            Console.WriteLine($"{variants[k],-14} {Median(times[k]),10:F2} {Median(times[k]) / fl,12:F3}");
+            Console.WriteLine($"{variants[k],-14} {BenchStats.Median(times[k]),10:F2} {BenchStats.Median(times[k]) / fl,12:F3}");
         // Paired ratio: per round, HPF / FL, then the median (cancels slow phases of the machine).
         var paired = times[2].Zip(times[0], (h, f) => h / f).OrderBy(x => x).ToArray();
         Console.WriteLine($"paired median ratio hpf/fl over {rounds} rounds: {paired[paired.Length / 2]:F3}");

@@ -51,9 +51,8 @@ public static class OnnxInferenceBenchmark
                 double o = sw.Elapsed.TotalMilliseconds;
                 if (r >= 0) { torchMs.Add(t / batch); onnxMs.Add(o / batch); }
             }
-            double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
             var ratios = torchMs.Zip(onnxMs, (t, o) => o / t).ToList();
-            Console.WriteLine($"batch {batch}: libtorch {Median(torchMs):F1} ms/image, ONNX Runtime {Median(onnxMs):F1} ms/image, ONNX/libtorch {Median(ratios):F2} (median of {rounds} paired rounds)");
+            Console.WriteLine($"batch {batch}: libtorch {BenchStats.Median(torchMs):F1} ms/image, ONNX Runtime {BenchStats.Median(onnxMs):F1} ms/image, ONNX/libtorch {BenchStats.Median(ratios):F2} (median of {rounds} paired rounds)");
         }
         File.Delete(path);
     }

@@ -56,6 +56,12 @@ if (args is ["layout-ab", var change, var abModel, var aw, var ah, var ab, var a
     LayoutAb.Run(change, abModel, int.Parse(aw), int.Parse(ah), int.Parse(ab), int.Parse(ar));
     return;
 }
+// Every detector's training step and inference, interleaved (docs/benchmarks.md): -- detectors W H BATCH ROUNDS [DEPTH]
+if (args is ["detectors", var dw, var dh, var db, var dr, ..])
+{
+    DetectorTimes.Run(int.Parse(dw), int.Parse(dh), int.Parse(db), int.Parse(dr), args.Length > 5 ? args[5] : "r18");
+    return;
+}
 if (args.Length > 0 && args[0] == "loss-ratio")
 {
     LossRatio.Run(args.Length > 1 ? int.Parse(args[1]) : 30);
