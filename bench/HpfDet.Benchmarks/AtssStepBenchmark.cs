@@ -88,7 +88,6 @@ public static class AtssStepBenchmark
         Console.WriteLine($"calibration: one 3x3 conv 256->256 on 2x48x64: {BenchStats.Median(t) * 1000:F1} ms = {flops / BenchStats.Median(t) / 1e9:F0} GFLOP/s (direct-convolution count)");
     }
 
-
     /// <summary>
     /// 2·Cin/groups·Cout·k²·Hout·Wout per conv in the forward pass; the backward pass adds the same
     /// for the weight gradient and for the input gradient of every trainable conv (the frozen stem and

@@ -60,5 +60,4 @@ public static class DetectorTimes
         foreach (var o in optimizers) o.Dispose();
         foreach (var model in models) model.Dispose();
     }
-
 }

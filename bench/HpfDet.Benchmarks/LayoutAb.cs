@@ -145,5 +145,4 @@ public static class LayoutAb
         model.Predict(images.narrow(0, 0, 1));
         return sw.Elapsed.TotalMilliseconds;
     }
-
 }

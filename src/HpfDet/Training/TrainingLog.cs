@@ -117,13 +117,10 @@ public static class TrainingLogJson
         return target;
     }
 
-    static IEnumerable<string> ReadLines(string path, bool compressed)
+    static IEnumerable<string> ReadLines(string path, bool compressed) => compressed ? ReadGzipLines(path) : File.ReadLines(path);
+
+    static IEnumerable<string> ReadGzipLines(string path)
     {
-        if (!compressed)
-        {
-            foreach (var line in File.ReadLines(path)) yield return line;
-            yield break;
-        }
         using var stream = new System.IO.Compression.GZipStream(File.OpenRead(path), System.IO.Compression.CompressionMode.Decompress);
         using var reader = new StreamReader(stream);
         while (reader.ReadLine() is { } line) yield return line;

@@ -46,8 +46,6 @@ public sealed class FoveaHead : nn.Module<Tensor[], DenseHeadOutputs>
         HeadInit.PriorBias(conv_cls, options.PriorProbability);
     }
 
-
-
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l]: logits [B, C, H, W] and log-space distances [B, 4, H, W].</summary>
     public override DenseHeadOutputs forward(Tensor[] features)
     {

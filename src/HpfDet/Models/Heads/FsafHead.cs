@@ -47,7 +47,6 @@ public sealed class FsafHead : nn.Module<Tensor[], DenseHeadOutputs>
         ResetParameters();
     }
 
-
     /// <summary>Draws the initial weights again from <paramref name="generator"/> (null: torch's global generator).</summary>
     public void ResetParameters(Generator? generator = null)
     {

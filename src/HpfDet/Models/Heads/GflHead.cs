@@ -60,8 +60,6 @@ public sealed class GflHead : nn.Module<Tensor[], DenseHeadOutputs>
         HeadInit.PriorBias(gfl_cls, options.PriorProbability);
     }
 
-
-
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l]: logits [B, C, H, W] and distributions [B, 4·(RegMax+1), H, W].</summary>
     public override DenseHeadOutputs forward(Tensor[] features)
     {

@@ -96,8 +96,6 @@ public sealed class VfnetHead : nn.Module<Tensor[], DenseHeadOutputs>
 
     public int NumLevels => Options.LevelStrides.Length;
 
-
-
     /// <summary>Per-level outputs for FPN features [B, InChannels, H_l, W_l].</summary>
     public override DenseHeadOutputs forward(Tensor[] features)
     {
