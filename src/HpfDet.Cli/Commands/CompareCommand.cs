@@ -11,7 +11,8 @@ public static class CompareCommand
     public static Command Create()
     {
         var run = new TrainCommand.RunOptions();
-        var losses = new Option<string>("--losses") { Description = $"Comma-separated losses to compare: {string.Join(", ", LossNames.All)}; 'name:N' gives that loss N seeds (e.g. fl:3,hpf:3,qfl:1).", DefaultValueFactory = _ => $"{LossNames.Focal},{LossNames.Hpf}" };
+        var losses = new Option<string>("--losses") { Description = $"Comma-separated losses to compare: {string.Join(", ", LossNames.All)}, or {LossNames.Native} (each model's reference loss: " +
+            $"{string.Join("; ", Models.DetectorRegistry.Families.Select(f => $"{f.Name} {f.NativeLoss}"))}); 'name:N' gives that loss N seeds (e.g. fl:3,hpf:3,qfl:1 or native:1,hpf:1).", DefaultValueFactory = _ => $"{LossNames.Focal},{LossNames.Hpf}" };
         var seeds = new Option<int>("--seeds") { Description = "Seeds per loss without its own ':N' (0, 1, ...).", DefaultValueFactory = _ => 3 };
         var models = new Option<string?>("--models") { Description = $"Comma-separated models to compare, each with every loss (default: the configured model alone). Models: {string.Join(", ", Models.DetectorRegistry.Names)}." };
         var output = new Option<string>("--out") { Description = "Results folder: one run folder per loss and seed, report.md and charts.", Required = true };
@@ -35,13 +36,16 @@ public static class CompareCommand
             using var cts = CliRunner.CancelOnCtrlC();
             var runs = new List<CompareRun>();
             var modelList = ParseModels(parse.GetValue(models));
+            foreach (var model in modelList ?? [baseConfig.Model.Name]) CheckResolvedLosses(plan, model);
             // Seed-major order (fl s0, hpf s0, fl s1, ...): a comparison stopped part-way already has
             // paired runs of every loss, and continuing it fills in further seeds.
             int maxSeeds = plan.Max(p => p.Seeds);
             foreach (string? model in modelList?.Cast<string?>() ?? [null])
             for (int seed = 0; seed < maxSeeds; seed++)
-                foreach (var (loss, seedCount) in plan.Where(p => seed < p.Seeds))
+                foreach (var (planned, seedCount) in plan.Where(p => seed < p.Seeds))
                 {
+                    var lossToTrain = ResolveLoss(planned, model ?? baseConfig.Model.Name);
+                    string loss = lossToTrain.Name;
                     // One model keeps the folder names of a loss comparison; several get the model in front.
                     string group = model is null ? loss : $"{model} {loss}";
                     var runDir = Path.Combine(outDir, model is null ? $"{loss}-seed{seed}" : $"{model}-{loss}-seed{seed}");
@@ -51,6 +55,7 @@ public static class CompareCommand
                         var config = run.Build(parse, loss);
                         config.Train.Seed = seed;
                         if (model is not null) config.Model.Name = model;
+                        ApplySettings(lossToTrain, config);
                         bool resume = File.Exists(Path.Combine(runDir, "checkpoints", "last.ckpt"));
                         Console.WriteLine($"compare: {(resume ? "resuming" : "training")} {loss} seed {seed} in {runDir}");
                         var summary = TrainPipeline.Run(config, runDir, resume, $"{group}/s{seed}", cts.Token);
@@ -95,7 +100,8 @@ public static class CompareCommand
         {
             var parts = item.Split(':');
             var loss = parts[0];
-            if (!LossNames.All.Contains(loss)) throw new UserFacingException($"--losses: unknown loss '{loss}'; use {LossNames.Listed()}.", ExitCodes.UsageError);
+            if (!LossNames.All.Contains(loss) && loss != LossNames.Native)
+                throw new UserFacingException($"--losses: unknown loss '{loss}'; use {string.Join(", ", LossNames.All)} or {LossNames.Native}.", ExitCodes.UsageError);
             int n = defaultSeeds;
             if (parts.Length > 2 || (parts.Length == 2 && !int.TryParse(parts[1], out n)) || n < 1)
                 throw new UserFacingException($"--losses: '{item}' should be a loss name or name:seeds with seeds >= 1.", ExitCodes.UsageError);
@@ -104,5 +110,26 @@ public static class CompareCommand
         }
         if (plan.Count == 0) throw new UserFacingException("--losses: name at least one loss.", ExitCodes.UsageError);
         return plan;
+    }
+
+    /// <summary>The loss a plan entry trains for <paramref name="model"/>: 'native' is the model's reference loss, any other name itself.</summary>
+    public static Models.NativeLoss ResolveLoss(string planned, string model) =>
+        planned == LossNames.Native ? Models.DetectorRegistry.Parse(model).Family.NativeLoss : new Models.NativeLoss(planned);
+
+    /// <summary>Refuses a plan that would train one loss twice for a model ('native' and the loss it stands for).</summary>
+    public static void CheckResolvedLosses(IReadOnlyList<(string Loss, int Seeds)> plan, string model)
+    {
+        var names = plan.Select(p => ResolveLoss(p.Loss, model).Name).ToList();
+        var twice = names.GroupBy(n => n).FirstOrDefault(g => g.Count() > 1)?.Key;
+        if (twice is not null)
+            throw new UserFacingException($"--losses: for {model}, '{LossNames.Native}' is {twice}, which is listed too; list it once.", ExitCodes.UsageError);
+    }
+
+    /// <summary>The reference γ and α of a native loss, where it has its own.</summary>
+    static void ApplySettings(Models.NativeLoss loss, RunConfig config)
+    {
+        string origin = $"--losses {LossNames.Native} ({config.Model.Name})";
+        if (loss.Gamma is { } gamma) { config.Loss.Gamma = gamma; config.NoteOrigin("loss.gamma", origin); }
+        if (loss.Alpha is { } alpha) { config.Loss.Alpha = alpha; config.NoteOrigin("loss.alpha", origin); }
     }
 }

@@ -11,6 +11,12 @@ public static class LossNames
     public const string QualityFocal = "qfl";
     public const string Varifocal = "vfl";
 
+    /// <summary>
+    /// Not a loss of its own: in <c>hpfdet compare --losses</c>, each model's reference loss
+    /// (<see cref="Models.DetectorFamily.NativeLoss"/>), so one comparison can set every detector's own loss against HPF.
+    /// </summary>
+    public const string Native = "native";
+
     /// <summary>Every name, the default (HPF) first.</summary>
     public static IReadOnlyList<string> All { get; } = [Hpf, Focal, QualityFocal, Varifocal];
 

@@ -31,12 +31,33 @@ public sealed record DetectorBuildOptions(
 
 }
 
+/// <summary>The classification loss a detector's reference configuration trains with (what <c>compare --losses native</c> runs).</summary>
+/// <param name="Name">One of <see cref="LossNames.All"/>.</param>
+/// <param name="Gamma">loss.gamma where the reference differs from the default (null: the configured value).</param>
+/// <param name="Alpha">loss.alpha where the reference differs from the default (null: the configured value).</param>
+public sealed record NativeLoss(string Name, double? Gamma = null, double? Alpha = null)
+{
+    /// <summary>"fl", or "fl (γ 1.5, α 0.4)" with settings of its own.</summary>
+    public override string ToString()
+    {
+        var settings = new List<string>();
+        if (Gamma is { } g) settings.Add(FormattableString.Invariant($"γ {g}"));
+        if (Alpha is { } a) settings.Add(FormattableString.Invariant($"α {a}"));
+        return settings.Count == 0 ? Name : $"{Name} ({string.Join(", ", settings)})";
+    }
+}
+
 /// <summary>A detector family of the registry.</summary>
 /// <param name="Name">Registry name, the prefix of the model names ("atss" → atss-r18 ... atss-r101).</param>
 /// <param name="Description">One line for the help text.</param>
 /// <param name="Build">Builds the detector from the common options.</param>
 /// <param name="HasAnchors">Whether its priors are anchors that model.anchor_scale can scale.</param>
-public sealed record DetectorFamily(string Name, string Description, Func<DetectorBuildOptions, DenseDetector> Build, bool HasAnchors = true);
+/// <param name="Native">Its reference classification loss (null: focal loss with the configured γ and α).</param>
+public sealed record DetectorFamily(string Name, string Description, Func<DetectorBuildOptions, DenseDetector> Build, bool HasAnchors = true, NativeLoss? Native = null)
+{
+    /// <summary>The loss its reference configuration trains with.</summary>
+    public NativeLoss NativeLoss => Native ?? new NativeLoss(LossNames.Focal);
+}
 
 /// <summary>
 /// The one list of detectors: configuration validation, the CLI's choices, the help text and
@@ -49,11 +70,14 @@ public static class DetectorRegistry
         new("atss", "ATSS (mmdetection 2.x): ATSS assigner, GIoU, centerness", o => new AtssDetector(o)),
         new("retinanet", "RetinaNet (torchvision 0.14): 9 anchors, max-IoU matching, L1 on deltas", o => new RetinaNetDetector(o)),
         new("fcos", "FCOS (torchvision 0.14): centre sampling, scale ranges, GIoU, centerness", o => new FcosDetector(o), HasAnchors: false),
-        new("gfl", "GFL (mmdetection 2.x): ATSS assigner, joint class-IoU score (QFL), distance distributions (DFL), GIoU", o => new GflDetector(o)),
+        new("gfl", "GFL (mmdetection 2.x): ATSS assigner, joint class-IoU score (QFL), distance distributions (DFL), GIoU", o => new GflDetector(o),
+            Native: new NativeLoss(LossNames.QualityFocal)),
         new("paa", "PAA (mmdetection 2.x): loss-based Gaussian-mixture anchor assignment, GIoU, IoU prediction, score voting", o => new PaaDetector(o)),
-        new("vfnet", "VarifocalNet (mmdetection 2.x): ATSS assigner, star deformable-conv box refinement, IoU-aware classification", o => new VfnetDetector(o)),
+        new("vfnet", "VarifocalNet (mmdetection 2.x): ATSS assigner, star deformable-conv box refinement, IoU-aware classification", o => new VfnetDetector(o),
+            Native: new NativeLoss(LossNames.Varifocal, Alpha: 0.75)),
         new("fsaf", "FSAF (mmdetection 2.x, anchor-free branch): centre regions, online level selection, TBLR, IoU loss", o => new FsafDetector(o), HasAnchors: false),
-        new("foveabox", "FoveaBox (mmdetection 2.x): fovea centre regions, overlapping scale ranges, smooth L1 on log distances", o => new FoveaBoxDetector(o), HasAnchors: false),
+        new("foveabox", "FoveaBox (mmdetection 2.x): fovea centre regions, overlapping scale ranges, smooth L1 on log distances", o => new FoveaBoxDetector(o), HasAnchors: false,
+            Native: new NativeLoss(LossNames.Focal, Gamma: 1.5, Alpha: 0.4)),
         new("yolof", "YOLOF (mmdetection 2.x): C5 only, dilated encoder, uniform matching, implicit objectness, GIoU", o => new YolofDetector(o)),
     ];
 

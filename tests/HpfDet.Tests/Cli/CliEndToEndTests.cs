@@ -97,6 +97,32 @@ public class CliEndToEndTests
     }
 
     [Fact]
+    public void CompareNativeIsEachDetectorsReferenceLoss()
+    {
+        // The reference losses of mmdetection 2.x's configs: gfl_r50_fpn_1x (QualityFocalLoss), vfnet_r50_fpn_1x
+        // (VarifocalLoss, alpha 0.75), fovea_r50_fpn_4x4_1x (FocalLoss gamma 1.5, alpha 0.4), atss/paa/yolof (FocalLoss).
+        Assert.Equal(new HpfDet.Models.NativeLoss("qfl"), HpfDet.Cli.Commands.CompareCommand.ResolveLoss("native", "gfl-r18"));
+        Assert.Equal(new HpfDet.Models.NativeLoss("vfl", Alpha: 0.75), HpfDet.Cli.Commands.CompareCommand.ResolveLoss("native", "vfnet-r50"));
+        Assert.Equal(new HpfDet.Models.NativeLoss("fl", 1.5, 0.4), HpfDet.Cli.Commands.CompareCommand.ResolveLoss("native", "foveabox-r18"));
+        foreach (var model in new[] { "atss-r18", "retinanet-r18", "fcos-r18", "paa-r18", "fsaf-r18", "yolof-r18" })
+            Assert.Equal(new HpfDet.Models.NativeLoss("fl"), HpfDet.Cli.Commands.CompareCommand.ResolveLoss("native", model));
+        Assert.Equal(new HpfDet.Models.NativeLoss("hpf"), HpfDet.Cli.Commands.CompareCommand.ResolveLoss("hpf", "gfl-r18"));
+
+        Assert.Equal([("native", 1), ("hpf", 1)], HpfDet.Cli.Commands.CompareCommand.ParsePlan("native:1,hpf:1", 3));
+        // native and the loss it stands for would train the same runs twice.
+        var plan = HpfDet.Cli.Commands.CompareCommand.ParsePlan("native,qfl", 1);
+        HpfDet.Cli.Commands.CompareCommand.CheckResolvedLosses(plan, "atss-r18");
+        var e = Assert.Throws<UserFacingException>(() => HpfDet.Cli.Commands.CompareCommand.CheckResolvedLosses(plan, "gfl-r18"));
+        Assert.Contains("gfl-r18", e.Message);
+
+        // A comparison with 'native' names the run after the loss it trained, with the reference γ and α in its configuration.
+        using var dir = TestPaths.NewTempDir("compare-native");
+        Assert.Equal(0, Run(["compare", .. Tiny, "--models", "foveabox-r18", "--losses", "native:1", "--out", dir.Path]));
+        var config = HpfDet.Training.RunConfig.Load(Path.Combine(dir.Path, "foveabox-r18-fl-seed0", "config.yaml"));
+        Assert.Equal(("fl", 1.5, 0.4), (config.Loss.Name, config.Loss.Gamma, config.Loss.Alpha));
+    }
+
+    [Fact]
     public void ConfigurationMistakesGiveOneClearMessageAndADocumentedExitCode()
     {
         var (code, err) = RunCapturingErrors(["train", "--data", "synthetic", "--set", "train.lrr=0.1"]);
