@@ -26,8 +26,14 @@ hpfdet compare --config docs/experiments/bccd.yaml --losses hpf:1 --set loss.sco
 hpfdet compare --config docs/experiments/bccd.yaml --losses hpf:1 --set loss.delta=0.25 --out results/bccd-ablation/delta-0.25
 hpfdet compare --config docs/experiments/bccd.yaml --losses hpf:1 --set loss.delta=1.0 --out results/bccd-ablation/delta-1.0
 
-# Detectors on bccd: each detector with its native loss and with HPF, one seed (bccd.yaml's schedule).
-hpfdet compare --config docs/experiments/detectors-bccd.yaml --models fcos-r18,retinanet-r18,atss-r18 --losses fl:1,hpf:1 --out results/detectors-bccd
+# Nine detectors on bccd: each with its native loss (native = qfl for GFL, vfl for VFNet, fl γ 1.5 / α 0.4
+# for FoveaBox, fl otherwise) and with HPF, one seed (bccd.yaml's schedule, 320 px).
+hpfdet compare --config docs/experiments/detectors-bccd.yaml \
+  --models atss-r18,retinanet-r18,fcos-r18,gfl-r18,paa-r18,vfnet-r18,fsaf-r18,foveabox-r18,yolof-r18 \
+  --losses native:1,hpf:1 --out results/detectors-bccd
+# RetinaNet and YOLOF again at bccd's native 480 px (at 320 px both miss the sanity anchor: platelets are below their anchors).
+hpfdet compare --config docs/experiments/detectors-bccd.yaml --scale 480 --set train.max_size=640 \
+  --models retinanet-r18,yolof-r18 --losses native:1,hpf:1 --out results/detectors-bccd-480
 
 # RetinaNet on bccd with anchors scaled to the input (320/800), focal loss, seed 0.
 hpfdet train --config docs/experiments/detectors-bccd.yaml --set model.name=retinanet-r18 --loss fl --set model.anchor_scale=0.4 \
