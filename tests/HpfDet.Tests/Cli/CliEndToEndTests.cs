@@ -87,6 +87,38 @@ public class CliEndToEndTests
         Assert.Contains("--resume", err);
     }
 
+    public static TheoryData<string> EveryDetectorFamily => new(HpfDet.Models.DetectorRegistry.Families.Select(f => f.Name));
+
+    /// <summary>Each of the nine detectors through the tool: trained with HPF (per-level γ logged), then its checkpoint evaluated and run on images.</summary>
+    [Theory]
+    [MemberData(nameof(EveryDetectorFamily))]
+    public void EveryDetectorTrainsWithHpfAndItsCheckpointEvaluatesAndDetects(string family)
+    {
+        using var root = TestPaths.NewTempDir($"hpfdet-{family}");
+        var runDir = Path.Combine(root, "run");
+        Assert.Equal(0, Run(["train", .. Tiny, "--model", $"{family}-r18", "--loss", "hpf", "--out", runDir]));
+        var (iterations, _) = TrainingLogJson.Read(Path.Combine(runDir, "log.jsonl"));
+        Assert.Equal(2, iterations.Count);            // 8 images / batch 4
+        // γ per pyramid level: YOLOF predicts from C5 alone, the others from five FPN levels.
+        int levels = family == "yolof" ? 1 : 5;
+        Assert.All(iterations, it => Assert.Equal(levels, it.Gamma.Length));
+        Assert.All(iterations, it => Assert.All(it.Gamma, g => Assert.InRange(g, 1.5, 2.5)));   // γ0 ± δ
+        var checkpoint = Path.Combine(runDir, "checkpoints", "last.ckpt");
+
+        var evalJson = Path.Combine(root, "eval.json");
+        Assert.Equal(0, Run(["eval", "--weights", checkpoint, "--data", "synthetic", "--json", evalJson]));
+        using (var evaluation = JsonDocument.Parse(File.ReadAllText(evalJson)))
+            Assert.Equal(12, evaluation.RootElement.GetProperty("stats").GetArrayLength());
+
+        var images = Path.Combine(root, "images");
+        HpfDet.Data.SyntheticShapesDataset.Generate(images, new HpfDet.Data.SyntheticShapesOptions(Count: 2, ImageSize: 64));
+        var detOut = Path.Combine(root, "detections");
+        Assert.Equal(0, Run(["detect", "--weights", checkpoint, "--images", Path.Combine(images, "images"), "--out", detOut, "--score", "0.0"]));
+        Assert.Equal(2, Directory.GetFiles(detOut, "*.png").Length);
+        using var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(detOut, "results.json")));
+        Assert.Equal(JsonValueKind.Array, results.RootElement.ValueKind);
+    }
+
     [Fact]
     public void CompareSeedPlansParse()
     {
