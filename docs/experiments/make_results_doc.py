@@ -207,8 +207,10 @@ def main():
         p = os.path.join(R, 'schedule-vehicles', 'study', c)
         if os.path.exists(p):
             shutil.copy(p, os.path.join(ROOT, 'docs', 'images', 'results', f'schedule_vehicles_{c}'))
-    for ds in ['bccd', 'vehicles']:
-        for c in ['gamma_trajectories.png', 'positive_proportions.png', 'ap_by_loss.png']:
+    for ds, charts in [('bccd', ['gamma_trajectories.png', 'positive_proportions.png', 'ap_by_loss.png']),
+                       ('vehicles', ['gamma_trajectories.png', 'positive_proportions.png', 'ap_by_loss.png']),
+                       ('detectors-bccd', ['gamma_trajectories.png', 'positive_proportions.png'])]:
+        for c in charts:
             p = os.path.join(R, ds, c)
             if os.path.exists(p):
                 shutil.copy(p, os.path.join(ROOT, 'docs', 'images', 'results', f'{ds}_{c}'))

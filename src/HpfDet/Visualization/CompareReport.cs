@@ -294,7 +294,8 @@ public static class CompareReport
 
     static (string, string?) WriteGammaTrajectories(IReadOnlyList<CompareRun> ordered, Dictionary<CompareRun, List<IterationLog>> logs, string path)
     {
-        var hpfRuns = ordered.Where(r => string.Equals(r.Loss, "hpf", StringComparison.OrdinalIgnoreCase)).ToList();
+        // A group is the loss ("hpf") or, with several models, "MODEL LOSS" ("atss-r18 hpf").
+        var hpfRuns = ordered.Where(r => string.Equals(r.Loss.Split(' ')[^1], "hpf", StringComparison.OrdinalIgnoreCase)).ToList();
         if (hpfRuns.Count == 0) return (path, "no run uses the hpf loss");
         var withLog = hpfRuns.Where(logs.ContainsKey).Where(r => logs[r].Count > 0).ToList();
         if (withLog.Count == 0) return (path, "no hpf run has a log.jsonl");

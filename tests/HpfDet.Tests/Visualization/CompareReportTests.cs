@@ -108,6 +108,22 @@ public class CompareReportTests
     }
 
     [Fact]
+    public void Gamma_trajectories_are_drawn_for_hpf_runs_of_a_comparison_across_models()
+    {
+        using var dir = TestPaths.NewTempDir("hpfdet-compare");
+        CompareRun[] runs =
+        [
+            Run(dir, "atss-r18 fl", 0, 0.30, [0.2, 0.3, 0.4], 0.6, withLog: true),
+            Run(dir, "atss-r18 hpf", 0, 0.32, [0.2, 0.3, 0.4], 0.6, withLog: true),
+            Run(dir, "gfl-r18 qfl", 0, 0.31, [0.2, 0.3, 0.4], 0.6, withLog: true),
+        ];
+        var outDir = Path.Combine(dir, "report");
+        var md = File.ReadAllText(CompareReport.Write(runs, outDir, "models"));
+        Assert.True(File.Exists(Path.Combine(outDir, "gamma_trajectories.png")));
+        Assert.DoesNotContain("gamma_trajectories.png: not written", md);
+    }
+
+    [Fact]
     public void Charts_that_need_logs_are_left_out_and_said_so()
     {
         using var dir = TestPaths.NewTempDir("hpfdet-compare");
