@@ -16,7 +16,7 @@ namespace HpfDet.Benchmarks;
 /// their ratio. Before timing, one step of each on the same weights and images checks that the change
 /// keeps the losses and gradients (the largest difference is printed).
 /// Run: dotnet run -c Release --project bench/HpfDet.Benchmarks -- layout-ab CHANGE MODEL W H BATCH ROUNDS
-/// with CHANGE one of: channels-last (training and inference), inference-fp32, inference-bf16, inference-fp32-channels-last,
+/// with CHANGE one of: channels-last (training and inference), train-bf16 (train.precision: bf16), inference-fp32, inference-bf16, inference-fp32-channels-last,
 /// inference-bf16-channels-last (PrepareForInference).
 /// </summary>
 public static class LayoutAb
@@ -35,12 +35,17 @@ public static class LayoutAb
                 ChannelsLast.Convert(b);
                 imagesB = ChannelsLast.Of(images);
                 break;
+            case "train-bf16":
+            case "train-bf16-contiguous":
+                // B trains as bfloat16 working copy with float32 master weights (train.precision: bf16).
+                BFloat16Training.Start(b, optB, channelsLast: change == "train-bf16");
+                break;
             case "inference-fp32":
             case "inference-bf16":
             case "inference-fp32-channels-last":
             case "inference-bf16-channels-last":
                 // Inference only: B prepared (bfloat16 for the bf16 changes, channels-last where named), full Predict of one image.
-                b.PrepareForInference(change.Contains("bf16") ? InferencePrecision.BFloat16 : InferencePrecision.Float32, channelsLast: change.EndsWith("channels-last"));
+                b.PrepareForInference(change.Contains("bf16") ? ComputePrecision.BFloat16 : ComputePrecision.Float32, channelsLast: change.EndsWith("channels-last"));
                 InferenceOnly(a, b, images, rounds);
                 return;
             default: throw new ArgumentException($"Unknown change '{change}'.");
@@ -133,7 +138,13 @@ public static class LayoutAb
         var losses = model.ComputeLosses(images, targets);
         optimizer.ZeroGrad();
         losses.Total.backward();
+        if (Environment.GetEnvironmentVariable("HPFDET_AB_DEBUG") == "1")
+            foreach (var (n, p) in model.named_parameters())
+                if (p.grad is { } g && !g.isfinite().all().item<bool>()) Console.WriteLine($"non-finite gradient: {n} {g.dtype}");
         optimizer.Step(0.001);
+        if (Environment.GetEnvironmentVariable("HPFDET_AB_DEBUG") == "1")
+            foreach (var (n, p) in model.named_parameters())
+                if (!p.isfinite().all().item<bool>()) Console.WriteLine($"non-finite weight after step: {n} {p.dtype}");
         return sw.Elapsed.TotalMilliseconds;
     }
 

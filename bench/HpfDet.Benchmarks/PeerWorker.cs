@@ -16,7 +16,8 @@ namespace HpfDet.Benchmarks;
 /// predictions; the reply is the N times in milliseconds, space-separated; "rss" → peak resident MiB;
 /// "quit" ends. The first line written is "ready".
 /// Run: dotnet run -c Release --project bench/HpfDet.Benchmarks -- peer-worker MODEL WIDTH HEIGHT BATCH CLASSES CHANNELS
-/// (MODEL@bf16: inference only, prepared in bfloat16; "train" is refused).
+/// (MODEL@bf16: train.precision bf16 — a bfloat16 channels-last working copy with float32 master weights —
+/// for "train", and that working copy in evaluation mode for "infer").
 /// </summary>
 public static class PeerWorker
 {
@@ -24,13 +25,13 @@ public static class PeerWorker
     {
         HpfDet.NativeMemory.TuneAllocatorForTensors();
         torch.manual_seed(0);
-        // "atss-r18@bf16": inference only, prepared in bfloat16 (DenseDetector.PrepareForInference).
+        // "atss-r18@bf16": bf16 training (BFloat16Training); inference runs the same bfloat16 working copy.
         var nameAndPrecision = modelName.Split('@');
-        InferencePrecision? precision = nameAndPrecision.Length > 1 ? InferencePrecisionNames.Parse(nameAndPrecision[1]) : null;
+        ComputePrecision? precision = nameAndPrecision.Length > 1 ? ComputePrecisionNames.Parse(nameAndPrecision[1]) : null;
         // Stem and first stage frozen, BatchNorm frozen: torchvision's trainable_layers=3 with FrozenBatchNorm2d.
         var model = BenchmarkProblem.Detector(nameAndPrecision[0], classes, channels);
         var optimizer = new SgdMomentum(model.named_parameters(), 0.9, 1e-4);
-        if (precision is { } p) model.PrepareForInference(p);
+        using var bf16 = precision == ComputePrecision.BFloat16 ? BFloat16Training.Start(model, optimizer) : null;
         var images = torch.randn(batch, 3, height, width);
         var targets = BenchmarkProblem.Targets(batch, width);
         Console.WriteLine("ready");

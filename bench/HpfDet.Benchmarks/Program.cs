@@ -56,6 +56,12 @@ if (args is ["layout-ab", var change, var abModel, var aw, var ah, var ab, var a
     LayoutAb.Run(change, abModel, int.Parse(aw), int.Parse(ah), int.Parse(ab), int.Parse(ar));
     return;
 }
+// Which layers' bf16 / channels-last backward is right on this CPU: -- bf16-probe (see Bf16Probe)
+if (args is ["bf16-probe"])
+{
+    Bf16Probe.Run();
+    return;
+}
 // Every detector's training step and inference, interleaved (docs/benchmarks.md): -- detectors W H BATCH ROUNDS [DEPTH]
 if (args is ["detectors", var dw, var dh, var db, var dr, ..])
 {

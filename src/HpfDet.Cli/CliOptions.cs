@@ -15,7 +15,7 @@ public static class CliOptions
                 "about 2x faster on CPUs with AVX512-BF16 or AMX; boxes and scores differ slightly from fp32).",
             DefaultValueFactory = _ => "fp32",
         };
-        option.AcceptOnlyFromAmong([.. InferencePrecisionNames.All]);
+        option.AcceptOnlyFromAmong([.. ComputePrecisionNames.All]);
         return option;
     }
 }

@@ -63,4 +63,36 @@ public class TorchRuntimeTests
         Assert.True(conv.Bias.grad!.to(float64).sub(b64.grad!).abs().max().item<double>() < 1e-3);
         Assert.Equal(["weight", "bias"], conv.named_parameters().Select(p => p.name).ToArray());
     }
+
+    /// <summary>
+    /// bf16 training runs the predictors in bfloat16, channels-last: unpadded, libtorch 2.10's oneDNN gave this
+    /// 256→1 convolution input gradients of 1e30 (and wrong ones at every level size); padded, they are within
+    /// bfloat16's precision of float64.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 48, 64)]
+    [InlineData(1, 6, 8)]
+    [InlineData(4, 24, 32)]
+    public void ABFloat16PaddedPredictorHasTheInputGradientOfAFloat64Convolution(int outChannels, int height, int width)
+    {
+        HpfDet.TorchRuntime.EnsureCorrectConvolutions();
+        var gen = new Generator(13);
+        using var conv = new HpfDet.Models.PaddedOutputConv2d(256, outChannels);
+        conv.to(ScalarType.BFloat16);
+        HpfDet.Models.ChannelsLast.Convert(conv);
+        for (int repeat = 0; repeat < 3; repeat++)
+        {
+            using var scope = NewDisposeScope();
+            var x = torch.randn([2, 256, height, width], generator: gen);
+            var upstream = torch.randn([2, outChannels, height, width], generator: gen);
+            var x16 = HpfDet.Models.ChannelsLast.Of(x.to(ScalarType.BFloat16)).detach().requires_grad_(true);
+            conv.call(x16).backward([upstream.to(ScalarType.BFloat16)]);
+            var x64 = x16.detach().to(float64).requires_grad_(true);
+            nn.functional.conv2d(x64, conv.Weight.detach().to(float64), conv.Bias.detach().to(float64), padding: [1, 1]).backward([upstream.to(ScalarType.BFloat16).to(float64)]);
+            double error = x16.grad!.to(float64).sub(x64.grad!).abs().max().item<double>() / x64.grad!.abs().max().item<double>();
+            Assert.True(error < 2e-2, $"repeat {repeat}: relative input-gradient error {error:E2}");
+            conv.Weight.grad?.zero_();
+            conv.Bias.grad?.zero_();
+        }
+    }
 }

@@ -49,7 +49,7 @@ public static class DetectCommand
             var written = parse.GetValue(engine) == "onnx"
                 ? RunOnnx(parse.GetValue(model)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out skipped, parse.GetValue(batch))
                 : Run(parse.GetValue(weights)!, parse.GetValue(images)!, parse.GetValue(output)!, parse.GetValue(score), out skipped,
-                    InferencePrecisionNames.Parse(parse.GetValue(precision)!), parse.GetValue(batch));
+                    ComputePrecisionNames.Parse(parse.GetValue(precision)!), parse.GetValue(batch));
             Console.WriteLine($"wrote {written} images with detections and results.json to {Path.GetFullPath(parse.GetValue(output)!)}" +
                 (skipped > 0 ? $"; skipped {skipped} image(s) that cannot be decoded" : ""));
             return ExitCodes.Success;
@@ -65,7 +65,7 @@ public static class DetectCommand
     /// decoded (empty, truncated, not an image), which are left out of the drawings and of results.json alike.
     /// </summary>
     public static int Run(string weights, string imagesPath, string outDir, double minScore, out int skipped,
-        InferencePrecision precision = InferencePrecision.Float32, int batch = 4) =>
+        ComputePrecision precision = ComputePrecision.Float32, int batch = 4) =>
         Run(imagesPath, outDir, minScore, out skipped, files =>
         {
             var (model, config, classNames) = CheckpointModel.Load(weights, precision);

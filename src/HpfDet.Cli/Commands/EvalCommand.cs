@@ -62,7 +62,7 @@ public static class EvalCommand
                     parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
             if (parse.GetValue(weightsOption) is { } weights)
                 return RunCheckpointEvaluation(weights.FullName, parse.GetValue(dataOption), parse.GetValue(formatOption), parse.GetValue(splitOption),
-                    parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out, InferencePrecisionNames.Parse(parse.GetValue(precisionOption)!));
+                    parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out, ComputePrecisionNames.Parse(parse.GetValue(precisionOption)!));
             var gt = parse.GetValue(gtOption)!;
             var results = parse.GetValue(resultsOption)!;
             return RunFileEvaluation(gt.FullName, results.FullName, parse.GetValue(jsonOption)?.FullName, parse.GetValue(plotsOption)?.FullName, Console.Out);
@@ -77,7 +77,7 @@ public static class EvalCommand
     /// </summary>
     /// <summary>The checkpoint form: predicts the split with the checkpoint's model and evaluates it.</summary>
     public static int RunCheckpointEvaluation(string weights, string? data, string? format, string? split, string? jsonPath, string? plotsDir, TextWriter output,
-        InferencePrecision precision = InferencePrecision.Float32)
+        ComputePrecision precision = ComputePrecision.Float32)
     {
         var (model, config, classNames) = CheckpointModel.Load(weights, precision);
         if (data is not null)
@@ -94,7 +94,7 @@ public static class EvalCommand
             new HpfDet.Data.DataLoaderOptions(config.Train.Batch, config.Data.Workers, Shuffle: false));
         var r = HpfDet.Training.DetectionEvaluation.Run(model, dataset, loader);
         return Report(r, $"Evaluated {dataset.Count} images of '{config.Data.Path}' ({config.Data.ValSplit}) in {r.Seconds:F1} s" +
-            (precision == InferencePrecision.Float32 ? "." : $", {InferencePrecisionNames.All[(int)precision]} inference."), jsonPath, plotsDir, output);
+            (precision == ComputePrecision.Float32 ? "." : $", {ComputePrecisionNames.All[(int)precision]} inference."), jsonPath, plotsDir, output);
     }
 
     /// <summary>

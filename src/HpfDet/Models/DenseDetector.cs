@@ -14,24 +14,25 @@ namespace HpfDet.Models;
 /// <param name="MaxDetections">Detections kept per image.</param>
 public sealed record InferenceOptions(double ScoreThreshold = 0.05, int PreNmsTopK = 1000, double NmsIoU = 0.6, int MaxDetections = 100);
 
-/// <summary>Number format of the convolutions at inference (<see cref="DenseDetector.PrepareForInference"/>).</summary>
-public enum InferencePrecision
+/// <summary>Number format of the network's weights and activations, at inference (<see cref="DenseDetector.PrepareForInference"/>)
+/// and in training (train.precision, <see cref="DenseDetector.UseBFloat16Compute"/>).</summary>
+public enum ComputePrecision
 {
-    /// <summary>float32 throughout (the default, and always the format of training).</summary>
+    /// <summary>float32 throughout (the default).</summary>
     Float32,
     /// <summary>bfloat16 weights and activations (CPUs with AVX512-BF16 or AMX run these convolutions natively); decoding and NMS stay float32.</summary>
     BFloat16,
 }
 
-/// <summary>The names of <see cref="InferencePrecision"/> used by the CLI (--precision) and its help.</summary>
-public static class InferencePrecisionNames
+/// <summary>The names of <see cref="ComputePrecision"/> used by the CLI (--precision), train.precision and their help.</summary>
+public static class ComputePrecisionNames
 {
     public static readonly IReadOnlyList<string> All = ["fp32", "bf16"];
 
-    public static InferencePrecision Parse(string name) => name switch
+    public static ComputePrecision Parse(string name) => name switch
     {
-        "fp32" => InferencePrecision.Float32,
-        "bf16" => InferencePrecision.BFloat16,
+        "fp32" => ComputePrecision.Float32,
+        "bf16" => ComputePrecision.BFloat16,
         _ => throw new HpfDetException($"Unknown precision '{name}': use one of {string.Join(", ", All)}."),
     };
 }
@@ -263,24 +264,62 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
 
     // ----- what every detector shares -----
 
-    /// <summary>Raw head outputs for a normalised image batch [B, 3, H, W] (float32, whatever the inference precision).</summary>
+    /// <summary>Raw head outputs for a normalised image batch [B, 3, H, W] (float32, whatever the compute precision).</summary>
     public override DenseHeadOutputs forward(Tensor images)
     {
-        if (PreparedPrecision is not { } precision) return head.call(neck.call(backbone.call(images)));
+        if (computeDtype is null && !computeChannelsLast) return head.call(neck.call(backbone.call(images)));
         using var scope = torch.NewDisposeScope();
-        var input = precision == InferencePrecision.BFloat16 ? images.to(ScalarType.BFloat16) : images.alias();
-        if (preparedChannelsLast) input = ChannelsLast.Of(input);
+        var input = computeDtype is { } dtype ? images.to(dtype) : images.alias();
+        if (computeChannelsLast) input = ChannelsLast.Of(input);
         var raw = head.call(neck.call(backbone.call(input)));
         static Tensor[] Float(Tensor[] levels) => levels.Select(t => t.to(ScalarType.Float32).MoveToOuterDisposeScope()).ToArray();
         return new DenseHeadOutputs(Float(raw.ClassLogits), Float(raw.BoxRegression), raw.Extra.ToDictionary(kv => kv.Key, kv => Float(kv.Value)));
     }
 
+    // The number format and layout the convolutions run in (set by PrepareForInference or UseBFloat16Compute);
+    // images come in and head outputs go out as float32 either way.
+    ScalarType? computeDtype;
+    bool computeChannelsLast;
+
+    /// <summary>Whether <see cref="UseBFloat16Compute"/> made this detector a bfloat16 working copy.</summary>
+    public bool ComputesInBFloat16 => computeDtype == ScalarType.BFloat16;
+
+    /// <summary>
+    /// Turns this detector into a bfloat16, channels-last working copy for mixed-precision training: every
+    /// weight and buffer becomes bfloat16 (the caller keeps the float32 master state, see
+    /// <c>Training.BFloat16Training</c>), images are converted in <see cref="forward"/> and head outputs
+    /// come back float32, so assignment and losses stay float32. Parameters are replaced: take
+    /// <c>named_parameters()</c> again afterwards. Refused for ResNet-50/101 (libtorch 2.10 crashes in their
+    /// channels-last stages) and with training BatchNorm (its statistics would drift in bfloat16).
+    /// </summary>
+    /// <param name="channelsLast">Channels-last layout (true, the default) or contiguous; for diagnosis.</param>
+    public void UseBFloat16Compute(bool channelsLast = true)
+    {
+        if (PreparedPrecision is not null || computeDtype is not null)
+            throw new InvalidOperationException("The detector already has a compute precision.");
+        RefuseChannelsLastBackbone("bf16 training (train.precision: bf16)", "train.precision: fp32");
+        if (!Backbone.Options.NormEval)
+            throw new HpfDetException("bf16 training (train.precision: bf16) needs frozen BatchNorm statistics (model.norm_eval: true): " +
+                "their float32 values are kept only while they do not change. Set model.norm_eval: true or train.precision: fp32.");
+        this.to(ScalarType.BFloat16);
+        if (channelsLast) ChannelsLast.Convert(this);
+        computeDtype = ScalarType.BFloat16;
+        computeChannelsLast = channelsLast;
+    }
+
+    void RefuseChannelsLastBackbone(string what, string alternative)
+    {
+        if (Backbone.Options.Depth is ResNetDepth.R50 or ResNetDepth.R101)
+            throw new HpfDetException($"{what} is not available for ResNet-{(Backbone.Options.Depth == ResNetDepth.R50 ? 50 : 101)} " +
+                $"backbones: libtorch 2.10 crashes in their channels-last stages. Use {alternative}, or an r18/r34 model.");
+    }
+
     /// <summary>The precision <see cref="PrepareForInference"/> set; null while the detector can still train.</summary>
-    public InferencePrecision? PreparedPrecision { get; private set; }
+    public ComputePrecision? PreparedPrecision { get; private set; }
 
     /// <summary>
     /// Makes this detector inference-only and faster on CPU: evaluation mode, no gradients, and for
-    /// <see cref="InferencePrecision.BFloat16"/> every weight and activation in bfloat16 (images are converted in
+    /// <see cref="ComputePrecision.BFloat16"/> every weight and activation in bfloat16 (images are converted in
     /// <see cref="forward"/>). Head outputs stay float32, so decoding, thresholds and NMS are unchanged. Training
     /// it afterwards is refused: reload the checkpoint.
     /// </summary>
@@ -289,23 +328,22 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     /// contiguous layout libtorch 2.10's bfloat16 kernels lose accuracy (bccd FCOS-R18 AP 0.585 → 0.464, against
     /// 0.584 channels-last). Refused for ResNet-50/101 backbones: libtorch 2.10 crashes (two threads) in their
     /// channels-last stages. See docs/benchmarks.md.</param>
-    public void PrepareForInference(InferencePrecision precision = InferencePrecision.Float32, bool? channelsLast = null)
+    public void PrepareForInference(ComputePrecision precision = ComputePrecision.Float32, bool? channelsLast = null)
     {
         if (PreparedPrecision is not null)
             throw new InvalidOperationException($"The detector is already prepared for inference ({PreparedPrecision}).");
-        bool layout = channelsLast ?? precision == InferencePrecision.BFloat16;
-        if (layout && Backbone.Options.Depth is ResNetDepth.R50 or ResNetDepth.R101)
-            throw new HpfDetException($"bf16 (channels-last) inference is not available for ResNet-{(Backbone.Options.Depth == ResNetDepth.R50 ? 50 : 101)} " +
-                "backbones: libtorch 2.10 crashes in their channels-last stages. Use --precision fp32, or an r18/r34 model.");
+        if (computeDtype is not null)
+            throw new InvalidOperationException("The detector is a bfloat16 training copy; prepare a detector loaded from its checkpoint instead.");
+        bool layout = channelsLast ?? precision == ComputePrecision.BFloat16;
+        if (layout) RefuseChannelsLastBackbone("bf16 (channels-last) inference", "--precision fp32");
         eval();
         foreach (var p in parameters()) p.requires_grad = false;
-        if (precision == InferencePrecision.BFloat16) this.to(ScalarType.BFloat16);
+        if (precision == ComputePrecision.BFloat16) this.to(ScalarType.BFloat16);
         if (layout) ChannelsLast.Convert(this);
-        preparedChannelsLast = layout;
+        computeChannelsLast = layout;
+        computeDtype = precision == ComputePrecision.BFloat16 ? ScalarType.BFloat16 : null;
         PreparedPrecision = precision;
     }
-
-    bool preparedChannelsLast;
 
     /// <summary>The priors for the feature sizes of a batch.</summary>
     public PriorSet Priors(IReadOnlyList<(int H, int W)> featureSizes, Device device)

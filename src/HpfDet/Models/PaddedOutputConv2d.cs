@@ -44,7 +44,8 @@ public sealed class PaddedOutputConv2d : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         int extra = (ChannelMultiple - OutChannels % ChannelMultiple) % ChannelMultiple;
-        if (extra == 0 || input.dtype != ScalarType.Float32 || input.device_type != DeviceType.CPU || !TorchRuntime.OneDnnEnabled())
+        // bfloat16 too: bf16 training's backward goes through the same oneDNN kernels (garbage input gradients unpadded).
+        if (extra == 0 || input.dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || input.device_type != DeviceType.CPU || !TorchRuntime.OneDnnEnabled())
             return nn.functional.conv2d(input, weight, bias, padding: [padding, padding]);
         using var scope = torch.NewDisposeScope();
         var zerosW = torch.zeros([extra, InChannels, weight.shape[2], weight.shape[3]], dtype: weight.dtype, device: weight.device);

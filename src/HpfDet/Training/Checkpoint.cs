@@ -25,11 +25,15 @@ public static class Checkpoint
     const int Version = 1;
 
     /// <summary>Writes the checkpoint atomically.</summary>
-    public static void Save(string path, CheckpointInfo info, nn.Module model, SgdMomentum? optimizer)
+    public static void Save(string path, CheckpointInfo info, nn.Module model, SgdMomentum? optimizer) =>
+        Save(path, info, model.state_dict(), optimizer);
+
+    /// <summary>Writes the checkpoint atomically, with the model state given by name (a bf16 run's float32 masters).</summary>
+    public static void Save(string path, CheckpointInfo info, IEnumerable<KeyValuePair<string, Tensor>> modelState, SgdMomentum? optimizer)
     {
         using var scope = torch.NewDisposeScope();
         var tensors = new List<(string Name, Tensor Tensor)>();
-        foreach (var (name, t) in model.state_dict()) tensors.Add(("model." + name, t));
+        foreach (var (name, t) in modelState) tensors.Add(("model." + name, t));
         if (optimizer is not null)
             foreach (var (name, t) in optimizer.State) tensors.Add(("optim." + name, t));
         using var rng = torch.get_rng_state();

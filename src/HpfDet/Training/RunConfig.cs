@@ -99,6 +99,8 @@ public sealed class TrainConfig
     public double Flip { get; set; } = 0.5;
     public bool Photometric { get; set; }
     public int LogEvery { get; set; } = 1;
+    /// <summary>fp32, or bf16: bfloat16 convolutions with float32 master weights (<see cref="BFloat16Training"/>).</summary>
+    public string Precision { get; set; } = "fp32";
 }
 
 /// <summary>Post-processing at test time; null values take the detector's reference (score 0.05, top 1000, NMS 0.6 for ATSS/FCOS and 0.5 for RetinaNet, 100 per image).</summary>
@@ -483,6 +485,15 @@ public sealed class RunConfig
         else Check(Train.MultiScale.All(s => s is >= 32 and <= 4096), "train.multi_scale", Train.MultiScale, "every short side must be from 32 to 4096");
         Number("train.flip", Train.Flip, 0, 1, why: "the probability of a horizontal flip");
         Int("train.log_every", Train.LogEvery, 1, int.MaxValue);
+        Name("train.precision", Train.Precision, ComputePrecisionNames.All);
+        if (Train.Precision == "bf16")
+        {
+            if (Model.Name is { } bf16Model && DetectorRegistry.IsKnown(bf16Model) && DetectorRegistry.Parse(bf16Model).Depth is ResNetDepth.R50 or ResNetDepth.R101)
+                Check(false, "train.precision", Train.Precision,
+                    $"bf16 training runs channels-last, where libtorch 2.10 crashes in ResNet-50/101 stages ({bf16Model}, model.name): use fp32 or an r18/r34 model");
+            if (!Model.NormEval)
+                Check(false, "train.precision", Train.Precision, "bf16 training needs frozen BatchNorm statistics: set model.norm_eval: true, or use fp32");
+        }
 
         // test
         // null: the detector's reference value
@@ -539,7 +550,7 @@ public sealed class RunConfig
     public TransformPipeline TestTransforms() => TransformPipeline.ForEvaluation(new ResizeScale(Train.Scale, Train.MaxSize));
 
     public TrainerOptions TrainerOptions() => new(Train.Epochs, Train.Lr, Train.Momentum, Train.WeightDecay, Train.WarmupIters, Train.WarmupRatio,
-        Train.DecayEpochs?.ToArray(), Train.GradClip, Train.EvalEvery, Train.MaxIters, Train.LogEvery);
+        Train.DecayEpochs?.ToArray(), Train.GradClip, Train.EvalEvery, Train.MaxIters, Train.LogEvery, ComputePrecisionNames.Parse(Train.Precision));
 
     /// <summary>Reads the configured training and validation splits.</summary>
     public (DetectionDataset Train, DetectionDataset Val) LoadDatasets(DataReadOptions? options = null)

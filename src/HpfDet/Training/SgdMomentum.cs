@@ -7,12 +7,15 @@ namespace HpfDet.Training;
 /// <summary>
 /// SGD with momentum and L2 weight decay, as torch.optim.SGD (dampening 0, no Nesterov):
 /// b ← μ·b + (g + λ·p); p ← p - lr·b. Written here so that its state (one momentum buffer per
-/// parameter, by name) goes into checkpoints and a resumed run continues exactly.
+/// parameter, by name) goes into checkpoints and a resumed run continues exactly. With master weights
+/// (<see cref="UseMasterWeights"/>, bfloat16 training) it reads the gradients of the working copy's
+/// parameters, updates the float32 masters and copies them back into the working copy.
 /// </summary>
 public sealed class SgdMomentum : IDisposable
 {
-    readonly (string Name, Parameter Param)[] parameters;
+    (string Name, Parameter Param)[] parameters;
     readonly Dictionary<string, Tensor> buffers = new();
+    IReadOnlyDictionary<string, Tensor>? masters;
 
     public double Momentum { get; }
     public double WeightDecay { get; }
@@ -26,6 +29,27 @@ public sealed class SgdMomentum : IDisposable
     }
 
     public IEnumerable<Parameter> Parameters => parameters.Select(p => p.Param);
+
+    /// <summary>
+    /// From now on the parameters are <paramref name="working"/> (a lower-precision copy of the model whose
+    /// gradients drive the updates) and the weights updated are <paramref name="masterWeights"/> (float32, by
+    /// the same names); after each update the masters are copied into the working parameters. The momentum
+    /// buffers stay float32.
+    /// </summary>
+    public void UseMasterWeights(IEnumerable<(string Name, Parameter Param)> working, IReadOnlyDictionary<string, Tensor> masterWeights)
+    {
+        var trained = working.Where(p => p.Param.requires_grad).ToArray();
+        var before = parameters.Select(p => p.Name).ToHashSet();
+        if (!before.SetEquals(trained.Select(p => p.Name)))
+            throw new InvalidOperationException("The working copy does not train the same parameters as the model the optimizer was made for.");
+        foreach (var (name, _) in trained)
+            if (!masterWeights.ContainsKey(name)) throw new InvalidOperationException($"No master weight for '{name}'.");
+        parameters = trained;
+        masters = masterWeights;
+    }
+
+    /// <summary>The tensor an update changes: the master weight when there are masters, else the parameter.</summary>
+    Tensor Updated(string name, Parameter p) => masters is null ? p : masters[name];
 
     /// <summary>Momentum buffers by parameter name (absent before the first step of a parameter).</summary>
     public IReadOnlyDictionary<string, Tensor> State => buffers;
@@ -44,9 +68,10 @@ public sealed class SgdMomentum : IDisposable
         using var negativeLr = (-lr).ToScalar();
         foreach (var (name, p) in parameters)
         {
-            var g = p.grad;
-            if (g is null) continue;
-            using var d = WeightDecay != 0 ? g.add(p, alpha: weightDecay) : g.clone();
+            if (p.grad is not { } grad) continue;
+            var w = Updated(name, p);
+            using var g = grad.to(w.dtype);
+            using var d = WeightDecay != 0 ? g.add(w, alpha: weightDecay) : g.clone();
             if (!buffers.TryGetValue(name, out var b))
             {
                 b = d.clone().DetachFromDisposeScope();
@@ -56,7 +81,8 @@ public sealed class SgdMomentum : IDisposable
             {
                 b.mul_(momentum).add_(d, ScalarConstants.One);
             }
-            p.add_(b, alpha: negativeLr);
+            w.add_(b, alpha: negativeLr);
+            if (masters is not null) p.copy_(w);
         }
     }
 
@@ -64,7 +90,7 @@ public sealed class SgdMomentum : IDisposable
     public double ClipGradNorm(double? maxNorm)
     {
         using var scope = torch.NewDisposeScope();
-        var grads = parameters.Select(p => p.Param.grad).Where(g => g is not null).Select(g => g!.pow(ScalarConstants.Two).sum()).ToArray();
+        var grads = parameters.Select(p => p.Param.grad).Where(g => g is not null).Select(g => g!.to(ScalarType.Float32).pow(ScalarConstants.Two).sum()).ToArray();
         if (grads.Length == 0) return 0;
         double norm = Math.Sqrt(torch.stack(grads).sum().item<float>());
         if (maxNorm is { } max && norm > max)
@@ -87,7 +113,8 @@ public sealed class SgdMomentum : IDisposable
             if (!p.shape.SequenceEqual(t.shape))
                 throw new HpfDetException($"The checkpoint's optimizer buffer '{name}' has shape [{string.Join(", ", t.shape)}], the parameter [{string.Join(", ", p.shape)}].");
             if (buffers.Remove(name, out var old)) old.Dispose();
-            buffers[name] = t.to(p.dtype, p.device).clone().DetachFromDisposeScope();
+            var w = Updated(name, p);
+            buffers[name] = t.to(w.dtype, w.device).clone().DetachFromDisposeScope();
         }
     }
 

@@ -18,6 +18,7 @@ namespace HpfDet.Training;
 /// <param name="EvaluateEveryEpochs">Evaluate after every N epochs (and after the last); 0 disables.</param>
 /// <param name="MaxIterations">Stop after this many global iterations (null: run all epochs).</param>
 /// <param name="LogEveryIterations">Write a log line every N iterations (the first and last always).</param>
+/// <param name="Precision">Float32, or BFloat16: bfloat16 working copy with float32 master weights (<see cref="BFloat16Training"/>); evaluations during training then run in bfloat16 too.</param>
 public sealed record TrainerOptions(
     int Epochs = 12,
     double LearningRate = 0.01,
@@ -29,7 +30,8 @@ public sealed record TrainerOptions(
     double? GradientClipNorm = null,
     int EvaluateEveryEpochs = 1,
     int? MaxIterations = null,
-    int LogEveryIterations = 1);
+    int LogEveryIterations = 1,
+    ComputePrecision Precision = ComputePrecision.Float32);
 
 /// <summary>How a <see cref="Trainer.Run"/> ended.</summary>
 public enum TrainingOutcome { Completed, Interrupted }
@@ -55,6 +57,7 @@ public sealed class Trainer : IDisposable
     readonly LearningRateSchedule schedule;
     readonly IReadOnlyList<string> classNames;
     readonly System.Text.Json.Nodes.JsonObject? config;
+    BFloat16Training? bfloat16;
     int epoch, epochIteration, iteration;
 
     public TrainerOptions Options { get; }
@@ -103,6 +106,7 @@ public sealed class Trainer : IDisposable
     /// <summary>Continues from a checkpoint: weights, optimizer state, position and RNG.</summary>
     public void Resume(string checkpointPath)
     {
+        if (bfloat16 is not null) throw new InvalidOperationException("Resume before Run: a bf16 run has already converted the detector.");
         var (info, tensors) = Checkpoint.Load(checkpointPath);
         try
         {
@@ -124,6 +128,8 @@ public sealed class Trainer : IDisposable
     /// <summary>Trains until the last epoch (or MaxIterations), or until cancelled (then checkpoints and returns).</summary>
     public TrainingResult Run(CancellationToken cancellationToken = default)
     {
+        // After Resume, which loads into the float32 detector: the masters start from the resumed state.
+        if (Options.Precision == ComputePrecision.BFloat16 && bfloat16 is null) bfloat16 = BFloat16Training.Start(model, optimizer);
         model.train();
         string last = Path.Combine(CheckpointDirectory, "last.ckpt");
         EvaluationLog? lastEval = null;
@@ -235,9 +241,15 @@ public sealed class Trainer : IDisposable
 
     void SaveCheckpoint(string path)
     {
-        Checkpoint.Save(path, new CheckpointInfo(epoch, epochIteration, iteration, classNames, config), model, optimizer);
+        var info = new CheckpointInfo(epoch, epochIteration, iteration, classNames, config);
+        if (bfloat16 is not null) Checkpoint.Save(path, info, bfloat16.MasterState, optimizer);
+        else Checkpoint.Save(path, info, model, optimizer);
         CheckpointWritten?.Invoke(path);
     }
 
-    public void Dispose() => optimizer.Dispose();
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        bfloat16?.Dispose();
+    }
 }

@@ -11,7 +11,7 @@ namespace HpfDet.Tests.Detectors;
 /// </summary>
 public class InferencePreparationTests
 {
-    static (DenseHeadOutputs Reference, DenseHeadOutputs Prepared) Outputs(InferencePrecision precision, string family, bool? channelsLast = null)
+    static (DenseHeadOutputs Reference, DenseHeadOutputs Prepared) Outputs(ComputePrecision precision, string family, bool? channelsLast = null)
     {
         var reference = Build(family);
         var prepared = Build(family);
@@ -45,7 +45,7 @@ public class InferencePreparationTests
     public void Float32PreparationKeepsTheHeadOutputs(string family, bool channelsLast)
     {
         using var scope = torch.NewDisposeScope();
-        var (reference, prepared) = Outputs(InferencePrecision.Float32, family, channelsLast);
+        var (reference, prepared) = Outputs(ComputePrecision.Float32, family, channelsLast);
         for (int l = 0; l < reference.NumLevels; l++)
         {
             Assert.Equal(ScalarType.Float32, prepared.ClassLogits[l].dtype);
@@ -60,7 +60,7 @@ public class InferencePreparationTests
     public void BFloat16OutputsStayWithinItsPrecision(string family)
     {
         using var scope = torch.NewDisposeScope();
-        var (reference, prepared) = Outputs(InferencePrecision.BFloat16, family);
+        var (reference, prepared) = Outputs(ComputePrecision.BFloat16, family);
         for (int l = 0; l < reference.NumLevels; l++)
         {
             Assert.Equal(ScalarType.Float32, prepared.ClassLogits[l].dtype);
@@ -81,11 +81,11 @@ public class InferencePreparationTests
         using var scope = torch.NewDisposeScope();
         var backbone = new HpfDet.Models.Backbones.ResNet(new HpfDet.Models.Backbones.ResNetOptions(HpfDet.Models.Backbones.ResNetDepth.R50, BlocksPerStage: [1, 1, 1, 1]));
         var model = DetectorRegistry.Build("atss-r50", new DetectorBuildOptions(3, backbone, new HpfDet.Losses.SigmoidFocalLoss(), FpnChannels: 32, HeadChannels: 32, HeadConvs: 1));
-        var e = Assert.Throws<HpfDetException>(() => model.PrepareForInference(InferencePrecision.BFloat16));
+        var e = Assert.Throws<HpfDetException>(() => model.PrepareForInference(ComputePrecision.BFloat16));
         Assert.Contains("ResNet-50", e.Message);
         Assert.Contains("--precision fp32", e.Message);
-        model.PrepareForInference(InferencePrecision.Float32);   // contiguous float32 is fine
-        Assert.Equal(InferencePrecision.Float32, model.PreparedPrecision);
+        model.PrepareForInference(ComputePrecision.Float32);   // contiguous float32 is fine
+        Assert.Equal(ComputePrecision.Float32, model.PreparedPrecision);
     }
 
     [Fact]
