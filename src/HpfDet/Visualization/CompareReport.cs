@@ -299,13 +299,45 @@ public static class CompareReport
         if (hpfRuns.Count == 0) return (path, "no run uses the hpf loss");
         var withLog = hpfRuns.Where(logs.ContainsKey).Where(r => logs[r].Count > 0).ToList();
         if (withLog.Count == 0) return (path, "no hpf run has a log.jsonl");
-        var plot = PlotSeries.NewPlot();
+        // Several models: one panel per model (overlaid, eight detectors' levels could not be told apart).
+        var byModel = withLog.GroupBy(r => r.Loss.Contains(' ') ? r.Loss[..r.Loss.LastIndexOf(' ')] : "").ToList();
+        var plots = new List<Plot>();
+        foreach (var group in byModel)
+        {
+            var plot = PlotSeries.NewPlot();
+            if (!AddGammaLines(plot, group.ToList(), logs, out var title)) continue;
+            plot.Title(byModel.Count > 1 ? $"{group.Key}: {title}" : $"Per-level γ of {title}");
+            plot.XLabel("iteration");
+            plot.YLabel("γ");
+            plot.ShowLegend(byModel.Count > 1 ? Edge.Bottom : Edge.Right);
+            plots.Add(plot);
+        }
+        if (plots.Count == 0) return (path, "the hpf logs hold no finite γ");
+        if (plots.Count == 1) return (PlotSeries.Save(plots[0], path), null);
+        // One γ scale for every panel, so the detectors compare by eye.
+        var limits = plots.Select(p => p.Axes.GetLimits()).ToList();
+        foreach (var plot in plots) plot.Axes.SetLimitsY(limits.Min(l => l.Bottom), limits.Max(l => l.Top));
+        const int columns = 4;
+        int rows = (plots.Count + columns - 1) / columns;
+        var multiplot = new Multiplot();
+        multiplot.Reset(plots[0]);
+        foreach (var plot in plots.Skip(1)) multiplot.AddPlot(plot);
+        multiplot.Layout = new ScottPlot.MultiplotLayouts.Grid(rows, columns);
+        multiplot.SavePng(path, GammaPanelWidth * Math.Min(columns, plots.Count), GammaPanelHeight * rows);
+        return (path, null);
+    }
+
+    const int GammaPanelWidth = 480, GammaPanelHeight = 400;
+
+    /// <summary>The moving average of γ per level of each run (levels by colour, runs by line pattern); false if none is finite.</summary>
+    static bool AddGammaLines(Plot plot, IReadOnlyList<CompareRun> runs, Dictionary<CompareRun, List<IterationLog>> logs, out string title)
+    {
         LinePattern[] patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
         string[] patternNames = ["solid", "dashed", "dotted", "densely dashed"];
         var levelsDrawn = new HashSet<int>();
-        for (var r = 0; r < withLog.Count; r++)
+        for (var r = 0; r < runs.Count; r++)
         {
-            var iterations = logs[withLog[r]];
+            var iterations = logs[runs[r]];
             var xs = iterations.Select(it => (double)it.Iteration).ToArray();
             var gamma = TrainingPlots.PerLevel(iterations, it => it.Gamma);
             var names = PlotSeries.LevelNames(gamma.Length, null);
@@ -321,17 +353,14 @@ public static class CompareReport
                 if (levelsDrawn.Add(l)) line.LegendText = names[l];
             }
         }
-        if (levelsDrawn.Count == 0) return (path, "the hpf logs hold no finite γ");
         // Name each run's pattern while every run has its own; beyond that the patterns repeat and the
         // title only lists the seeds (it would not fit the image either).
-        var title = withLog.Count <= patterns.Length
-            ? $"Per-level γ of hpf runs, moving average ({string.Join(", ", withLog.Select((run, r) => $"seed {run.Seed} {patternNames[r]}"))})"
-            : $"Per-level γ of {withLog.Count} hpf runs (seeds {string.Join(", ", withLog.Select(run => run.Seed))}), moving average";
-        plot.Title(title);
-        plot.XLabel("iteration");
-        plot.YLabel("γ");
-        plot.ShowLegend(Edge.Right);
-        return (PlotSeries.Save(plot, path), null);
+        title = runs.Count == 1
+            ? $"hpf, seed {runs[0].Seed}, moving average"
+            : runs.Count <= patterns.Length
+                ? $"hpf runs, moving average ({string.Join(", ", runs.Select((run, r) => $"seed {run.Seed} {patternNames[r]}"))})"
+                : $"{runs.Count} hpf runs (seeds {string.Join(", ", runs.Select(run => run.Seed))}), moving average";
+        return levelsDrawn.Count > 0;
     }
 
     /// <summary>

@@ -116,11 +116,15 @@ public class CompareReportTests
             Run(dir, "atss-r18 fl", 0, 0.30, [0.2, 0.3, 0.4], 0.6, withLog: true),
             Run(dir, "atss-r18 hpf", 0, 0.32, [0.2, 0.3, 0.4], 0.6, withLog: true),
             Run(dir, "gfl-r18 qfl", 0, 0.31, [0.2, 0.3, 0.4], 0.6, withLog: true),
+            Run(dir, "gfl-r18 hpf", 0, 0.33, [0.2, 0.3, 0.4], 0.6, withLog: true),
         ];
         var outDir = Path.Combine(dir, "report");
         var md = File.ReadAllText(CompareReport.Write(runs, outDir, "models"));
         Assert.True(File.Exists(Path.Combine(outDir, "gamma_trajectories.png")));
         Assert.DoesNotContain("gamma_trajectories.png: not written", md);
+        // One panel per model with hpf runs (two here, side by side), not one overlaid plot.
+        using var codec = SkiaSharp.SKCodec.Create(Path.Combine(outDir, "gamma_trajectories.png"));
+        Assert.True(codec.Info.Width > 2 * codec.Info.Height, $"{codec.Info.Width}x{codec.Info.Height} is not two panels side by side");
     }
 
     [Fact]
