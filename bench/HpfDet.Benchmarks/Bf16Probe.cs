@@ -14,7 +14,6 @@ public static class Bf16Probe
     public static void Run()
     {
         Predictors();
-        if (Environment.GetEnvironmentVariable("HPFDET_PROBE_ALL") != "1") return;
         Localise();
         TorchRuntime.EnsureCorrectConvolutions();
         var gen = new Generator(3);

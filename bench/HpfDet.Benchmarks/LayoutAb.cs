@@ -138,13 +138,7 @@ public static class LayoutAb
         var losses = model.ComputeLosses(images, targets);
         optimizer.ZeroGrad();
         losses.Total.backward();
-        if (Environment.GetEnvironmentVariable("HPFDET_AB_DEBUG") == "1")
-            foreach (var (n, p) in model.named_parameters())
-                if (p.grad is { } g && !g.isfinite().all().item<bool>()) Console.WriteLine($"non-finite gradient: {n} {g.dtype}");
         optimizer.Step(0.001);
-        if (Environment.GetEnvironmentVariable("HPFDET_AB_DEBUG") == "1")
-            foreach (var (n, p) in model.named_parameters())
-                if (!p.isfinite().all().item<bool>()) Console.WriteLine($"non-finite weight after step: {n} {p.dtype}");
         return sw.Elapsed.TotalMilliseconds;
     }
 
