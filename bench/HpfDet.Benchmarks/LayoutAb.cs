@@ -17,7 +17,8 @@ namespace HpfDet.Benchmarks;
 /// keeps the losses and gradients (the largest difference is printed).
 /// Run: dotnet run -c Release --project bench/HpfDet.Benchmarks -- layout-ab CHANGE MODEL W H BATCH ROUNDS
 /// with CHANGE one of: channels-last (training and inference), train-bf16 (train.precision: bf16), inference-fp32, inference-bf16, inference-fp32-channels-last,
-/// inference-bf16-channels-last (PrepareForInference).
+/// inference-bf16-channels-last (PrepareForInference, which folds the backbone's BatchNorms), inference-fold and
+/// inference-bf16-fold (the folding alone: A and B both prepared, A without folding).
 /// </summary>
 public static class LayoutAb
 {
@@ -46,6 +47,14 @@ public static class LayoutAb
             case "inference-bf16-channels-last":
                 // Inference only: B prepared (bfloat16 for the bf16 changes, channels-last where named), full Predict of one image.
                 b.PrepareForInference(change.Contains("bf16") ? ComputePrecision.BFloat16 : ComputePrecision.Float32, channelsLast: change.EndsWith("channels-last"));
+                InferenceOnly(a, b, images, rounds);
+                return;
+            case "inference-fold":
+            case "inference-bf16-fold":
+                // BatchNorm folding alone: both prepared alike (float32 contiguous, or bfloat16 channels-last), A unfolded.
+                var precision = change.Contains("bf16") ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+                a.PrepareForInference(precision, foldBatchNorms: false);
+                b.PrepareForInference(precision);
                 InferenceOnly(a, b, images, rounds);
                 return;
             default: throw new ArgumentException($"Unknown change '{change}'.");

@@ -7,9 +7,12 @@ namespace HpfDet.Cli;
 public static class CheckpointModel
 {
     /// <param name="path">The checkpoint.</param>
-    /// <param name="precision">Inference precision: bfloat16 prepares the model for inference only
-    /// (<see cref="DenseDetector.PrepareForInference"/>); float32 leaves it as trained, in evaluation mode.</param>
-    public static (DenseDetector Model, RunConfig Config, IReadOnlyList<string> ClassNames) Load(string path, ComputePrecision precision = ComputePrecision.Float32)
+    /// <param name="precision">Inference precision (<see cref="DenseDetector.PrepareForInference"/>): float32 as trained
+    /// or bfloat16.</param>
+    /// <param name="prepareForInference">Prepare the model for inference only (BatchNorms folded, no gradients, the
+    /// precision); false leaves it as trained, in evaluation mode (ONNX export reads the unfolded modules).</param>
+    public static (DenseDetector Model, RunConfig Config, IReadOnlyList<string> ClassNames) Load(string path,
+        ComputePrecision precision = ComputePrecision.Float32, bool prepareForInference = true)
     {
         // The header first: a checkpoint whose configuration cannot build a model is refused before its
         // tensors (tens to hundreds of MB) are read.
@@ -21,7 +24,7 @@ public static class CheckpointModel
             var model = config.BuildDetector(info.ClassNames.Count, loadPretrained: false);
             Checkpoint.ApplyToModel(tensors, model, path);
             model.eval();
-            if (precision != ComputePrecision.Float32) model.PrepareForInference(precision);
+            if (prepareForInference) model.PrepareForInference(precision);
             return (model, config, info.ClassNames);
         }
         finally

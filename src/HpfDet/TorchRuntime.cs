@@ -56,6 +56,11 @@ public static class TorchRuntime
         lock (Gate)
         {
             if (result is not null) return result;
+            // libtorch considers NNPACK for the convolutions oneDNN skips (batch 1 and under 20,480
+            // input values: P6/P7 when one image is predicted); on CPUs NNPACK refuses it retries its
+            // initialisation and logs "Could not initialize NNPACK" on every such call. It cannot run
+            // on these CPUs anyway, so it is switched off for the whole process.
+            SetUserEnabledNnpack(GlobalContext(), false);
             if (mode == OneDnnMode.Off) SetOneDnn(false);
             if (mode != OneDnnMode.Auto) return result = new ConvolutionCheck(mode, OneDnnEnabled(), null);
             double error = ProbeBackwardError();
@@ -99,6 +104,9 @@ public static class TorchRuntime
     /// <summary>Whether libtorch uses oneDNN for convolutions now.</summary>
     public static bool OneDnnEnabled() => UserEnabledMkldnn(GlobalContext());
 
+    /// <summary>Whether libtorch may try NNPACK for convolutions now.</summary>
+    public static bool NnpackEnabled() => UserEnabledNnpack(GlobalContext());
+
     /// <summary>Turns oneDNN on or off for the whole process.</summary>
     public static void SetOneDnn(bool enabled)
     {
@@ -118,6 +126,10 @@ public static class TorchRuntime
 
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
     static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledNNPACKEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    static extern bool UserEnabledNnpack(IntPtr context);
 
     [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
     [return: MarshalAs(UnmanagedType.U1)]

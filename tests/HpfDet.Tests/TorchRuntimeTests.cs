@@ -37,6 +37,20 @@ public class TorchRuntimeTests
         Assert.True(error < 1e-3, $"input-gradient error {error} with oneDNN {(check.OneDnnEnabled ? "on" : "off")} (probe before: {check.BackwardError})");
     }
 
+    [Fact]
+    public void TheRuntimeCheckSwitchesNnpackOffSoSingleImageConvolutionsDoNotWarn()
+    {
+        // libtorch enables NNPACK by default; on CPUs it refuses, every batch-1 convolution oneDNN
+        // skips logged "Could not initialize NNPACK" (36 lines for one `hpfdet detect` image).
+        HpfDet.TorchRuntime.EnsureCorrectConvolutions();
+        Assert.False(HpfDet.TorchRuntime.NnpackEnabled());
+        using var scope = torch.NewDisposeScope();
+        var x = torch.ones(1, 4, 3, 3);
+        var y = nn.functional.conv2d(x, torch.ones(2, 4, 3, 3), padding: [1, 1]);
+        Assert.Equal(36.0, y[0, 1, 1, 1].item<float>(), 5);   // 4 channels × 9 taps of ones
+        Assert.Equal(16.0, y[0, 0, 0, 0].item<float>(), 5);   // corner: 4 channels × 4 taps
+    }
+
     [Theory]
     [InlineData(6, 8)]
     [InlineData(36, 4)]

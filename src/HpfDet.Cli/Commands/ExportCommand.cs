@@ -33,7 +33,7 @@ public static class ExportCommand
     /// <summary>Exports the checkpoint's detector with its training normalisation, test resize and post-processing; returns the full path written.</summary>
     public static string Run(string weights, string outPath, OnnxExportOptions options)
     {
-        var (model, config, classNames) = CheckpointModel.Load(weights);
+        var (model, config, classNames) = CheckpointModel.Load(weights, prepareForInference: false);
         using (model)
         {
             var inference = model.Inference;

@@ -1,3 +1,4 @@
+using HpfDet.Models.Backbones;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -102,19 +103,10 @@ public sealed class OnnxExportContext
     public string ConvBatchNorm(string input, string path, Conv2d conv, BatchNorm2d norm)
     {
         CheckZeroPadding(conv, path);
-        if (norm.running_mean is null || norm.running_var is null)
-            throw new HpfDetException($"ONNX export: BatchNorm after '{path}' tracks no running statistics, so it cannot be folded into the convolution.");
-        using var scope = NewDisposeScope();
-        var weight = conv.weight!.detach().cpu().to(ScalarType.Float64);
-        long o = weight.shape[0];
-        var gamma = norm.weight is null ? ones(o, ScalarType.Float64) : norm.weight.detach().cpu().to(ScalarType.Float64);
-        var beta = norm.bias is null ? zeros(o, ScalarType.Float64) : norm.bias.detach().cpu().to(ScalarType.Float64);
-        using var eps = norm.eps.ToScalar();
-        var scale = gamma.div(norm.running_var.detach().cpu().to(ScalarType.Float64).add(eps, ScalarConstants.One).sqrt());
-        var bias = conv.bias is null ? zeros(o, ScalarType.Float64) : conv.bias.detach().cpu().to(ScalarType.Float64);
-        var foldedW = weight.mul(scale.view(-1, 1, 1, 1));
-        var foldedB = bias.add(norm.running_mean.detach().cpu().to(ScalarType.Float64).neg(), ScalarConstants.One).mul(scale).add(beta, ScalarConstants.One);
-        return Conv(input, path, Values(foldedW), conv.weight!.shape, Values(foldedB), conv.stride, conv.padding ?? [0L, 0L], conv.dilation, conv.groups);
+        var (foldedW, foldedB) = FoldedConvNorm.FoldFloat64(conv, norm, $"ONNX export of '{path}'");
+        using (foldedW)
+        using (foldedB)
+            return Conv(input, path, Values(foldedW), conv.weight!.shape, Values(foldedB), conv.stride, conv.padding ?? [0L, 0L], conv.dilation, conv.groups);
     }
 
     public string Relu(string input, string path) => Graph.Op("Relu", path + ".relu", [input]);

@@ -318,7 +318,8 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     public ComputePrecision? PreparedPrecision { get; private set; }
 
     /// <summary>
-    /// Makes this detector inference-only and faster on CPU: evaluation mode, no gradients, and for
+    /// Makes this detector inference-only and faster on CPU: evaluation mode, no gradients, the backbone's
+    /// BatchNorms folded into their convolutions, and for
     /// <see cref="ComputePrecision.BFloat16"/> every weight and activation in bfloat16 (images are converted in
     /// <see cref="forward"/>). Head outputs stay float32, so decoding, thresholds and NMS are unchanged. Training
     /// it afterwards is refused: reload the checkpoint.
@@ -328,7 +329,9 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
     /// contiguous layout libtorch 2.10's bfloat16 kernels lose accuracy (bccd FCOS-R18 AP 0.585 → 0.464, against
     /// 0.584 channels-last). Refused for ResNet-50/101 backbones: libtorch 2.10 crashes (two threads) in their
     /// channels-last stages. See docs/benchmarks.md.</param>
-    public void PrepareForInference(ComputePrecision precision = ComputePrecision.Float32, bool? channelsLast = null)
+    /// <param name="foldBatchNorms">Fold every backbone BatchNorm into the convolution before it (one convolution with
+    /// a bias instead of a convolution and a normalisation pass; the statistics are frozen in evaluation mode).</param>
+    public void PrepareForInference(ComputePrecision precision = ComputePrecision.Float32, bool? channelsLast = null, bool foldBatchNorms = true)
     {
         if (PreparedPrecision is not null)
             throw new InvalidOperationException($"The detector is already prepared for inference ({PreparedPrecision}).");
@@ -338,6 +341,8 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
         if (layout) RefuseChannelsLastBackbone("bf16 (channels-last) inference", "--precision fp32");
         eval();
         foreach (var p in parameters()) p.requires_grad = false;
+        // Folded from the float32 weights, before they are converted.
+        if (foldBatchNorms) backbone.FoldNorms(precision == ComputePrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32, layout);
         if (precision == ComputePrecision.BFloat16) this.to(ScalarType.BFloat16);
         if (layout) ChannelsLast.Convert(this);
         computeChannelsLast = layout;

@@ -46,24 +46,38 @@ public class ChannelsLastTests
     // ResNet-18 only: ResNet-50 in channels-last crashes libtorch 2.10 with two threads (a native fault
     // somewhere in its stages), which is why inference does not use channels-last by default.
     [Theory]
-    [InlineData(ResNetDepth.R18)]
-    public void AChannelsLastResNetGivesTheSameFeatures(ResNetDepth depth)
+    [InlineData(ResNetDepth.R18, 96, 128)]
+    [InlineData(ResNetDepth.R18, 96, 160)]
+    public void AChannelsLastResNetGivesTheSameFeaturesAndGradients(ResNetDepth depth, int height, int width)
     {
-        // 96×128 input: the last stage's 1×1 stride-2 shortcut sees 6×8, a shape where libtorch's own
-        // channels-last 1×1 stride-2 convolution is wrong (see ShortcutConvolution).
+        // The last stage's 1×1 shortcut (256 → 512, batch 2) sees 6×8 and 6×10, then 3×4 and 3×5 after
+        // subsampling: shapes where libtorch's own channels-last 1×1 convolution is wrong, strided or not
+        // (see ShortcutConvolution). The gradients matter too: bf16 training runs channels-last.
         using var scope = torch.NewDisposeScope();
-        using var _ = torch.no_grad();
         torch.manual_seed(5);
-        var reference = new ResNet(new ResNetOptions(depth, BlocksPerStage: [1, 1, 1, 1]));
-        reference.eval();
-        var x = torch.randn(2, 3, 96, 128);
-        var expected = reference.call(x);
-        ChannelsLast.Convert(reference);
-        var actual = reference.call(ChannelsLast.Of(x));
+        var model = new ResNet(new ResNetOptions(depth, BlocksPerStage: [1, 1, 1, 1]));
+        model.eval();
+        var x = torch.randn(2, 3, height, width);
+        var expected = model.call(x);
+        var g = expected.Select(e => torch.randn_like(e)).ToArray();
+        expected.Zip(g).Select(p => p.First.mul(p.Second).sum()).Aggregate((a, b) => a + b).backward();
+        var expectedGrads = model.named_parameters().Where(p => p.parameter.grad is not null)
+            .ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+        foreach (var p in model.parameters()) p.grad?.zero_();
+        ChannelsLast.Convert(model);
+        var actual = model.call(ChannelsLast.Of(x));
+        actual.Zip(g).Select(p => p.First.mul(p.Second).sum()).Aggregate((a, b) => a + b).backward();
         for (int i = 0; i < expected.Length; i++)
         {
             double diff = (actual[i] - expected[i]).abs().max().item<float>(), range = expected[i].abs().max().item<float>();
             Assert.True(diff <= 1e-4 * Math.Max(1, range), $"stage output {i}: channels-last differs by {diff} (range {range})");
+        }
+        Assert.Contains("layer4.0.downsample.0.weight", expectedGrads.Keys);
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            if (!expectedGrads.TryGetValue(name, out var reference)) continue;
+            double diff = (parameter.grad! - reference).abs().max().item<float>(), range = reference.abs().max().item<float>();
+            Assert.True(diff <= 1e-3 * Math.Max(1, range), $"{name}: channels-last gradient differs by {diff} (range {range})");
         }
     }
 

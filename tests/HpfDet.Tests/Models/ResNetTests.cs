@@ -1,3 +1,4 @@
+using HpfDet.Models;
 using HpfDet.Models.Backbones;
 using TorchSharp;
 using static HpfDet.Tests.Infrastructure.TensorAssert;
@@ -180,5 +181,45 @@ public class ResNetTests
     {
         var e = Assert.Throws<HpfDetException>(() => new ResNet(new ResNetOptions(BlocksPerStage: [2, 2, 2])));
         Assert.Contains("BlocksPerStage", e.Message);
+    }
+    [Theory]
+    [InlineData(ResNetDepth.R18, false)]
+    [InlineData(ResNetDepth.R18, true)]
+    [InlineData(ResNetDepth.R50, false)]
+    public void FoldedBatchNormsGiveTheOutputsOfTheUnfoldedBackbone(ResNetDepth depth, bool channelsLast)
+    {
+        // The reference is libtorch's own eval-mode batch_norm after each convolution; every BatchNorm gets
+        // random statistics and affine parameters, so that a fold that skipped or mis-scaled any pair would show.
+        using var scope = torch.NewDisposeScope();
+        var generator = new Generator(2026);
+        var blocks = depth == ResNetDepth.R50 ? new[] { 1, 1, 1, 1 } : null;
+        using var model = new ResNet(new ResNetOptions(depth, BlocksPerStage: blocks));
+        using (torch.no_grad())
+            foreach (var module in model.modules())
+                if (module is BatchNorm2d norm)
+                {
+                    long c = norm.running_mean!.shape[0];
+                    norm.running_mean.copy_(torch.randn(c, generator: generator).mul_(0.5));
+                    norm.running_var!.copy_(torch.rand(c, generator: generator).add_(0.25));
+                    norm.weight!.copy_(torch.rand(c, generator: generator).add_(0.5));
+                    norm.bias!.copy_(torch.randn(c, generator: generator).mul_(0.2));
+                }
+        model.eval();
+        var images = torch.randn(2, 3, 96, 160, generator: generator);
+        using var _ = torch.no_grad();
+        var reference = model.forward(images);
+        model.FoldNorms(ScalarType.Float32, channelsLast);
+        if (channelsLast) ChannelsLast.Convert(model);
+        var folded = model.forward(channelsLast ? ChannelsLast.Of(images) : images);
+        Assert.True(model.NormsFolded);
+        for (int i = 0; i < 3; i++)
+        {
+            double range = reference[i].abs().max().item<float>();
+            double diff = (folded[i] - reference[i]).abs().max().item<float>();
+            Assert.True(range > 0.1, $"C{i + 3} is degenerate (range {range})");
+            Assert.True(diff <= 1e-4 * range + 1e-5, $"C{i + 3}: folded differs by {diff} (range {range})");
+        }
+        model.train();
+        Assert.Throws<InvalidOperationException>(() => model.forward(images));
     }
 }

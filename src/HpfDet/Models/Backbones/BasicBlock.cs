@@ -47,13 +47,36 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IResNetBlock
     public (Conv2d Conv, BatchNorm2d Norm)? Shortcut =>
         downsampleConv is null ? null : (downsampleConv, downsampleNorm!);
 
+    // Set by FoldNorms (inference): the MainBranch pairs and the shortcut as convolutions with the BatchNorm folded in.
+    private FoldedConvNorm[]? folded;
+    private FoldedConvNorm? foldedShortcut;
+
+    public void FoldNorms(ScalarType dtype, bool channelsLast)
+    {
+        if (folded is not null) throw new InvalidOperationException("The block's BatchNorms are already folded.");
+        folded = MainBranch.Select((pair, i) => FoldedConvNorm.Of(pair.Conv, pair.Norm, dtype, channelsLast, $"Folding the backbone's conv{i + 1}")).ToArray();
+        foldedShortcut = Shortcut is { } s ? FoldedConvNorm.Of(s.Conv, s.Norm, dtype, channelsLast, "Folding the backbone's downsample.0") : null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            foreach (var f in folded ?? []) f.Dispose();
+            foldedShortcut?.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
     /// <summary>[N, Cin, H, W] → [N, planes, H/stride, W/stride].</summary>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = nn.functional.relu(bn1.forward(conv1.forward(input)));
-        x = bn2.forward(conv2.forward(x));
-        var identity = downsample is null ? input : downsampleNorm!.forward(ShortcutConvolution.Forward(downsampleConv!, input));
+        var x = nn.functional.relu(folded is null ? bn1.forward(conv1.forward(input)) : folded[0].Forward(input));
+        x = folded is null ? bn2.forward(conv2.forward(x)) : folded[1].Forward(x);
+        var identity = downsample is null ? input
+            : foldedShortcut is null ? downsampleNorm!.forward(ShortcutConvolution.Forward(downsampleConv!, input))
+            : ShortcutConvolution.Forward(downsampleConv!, input, foldedShortcut);
         return nn.functional.relu(x.add_(identity, ScalarConstants.One)).MoveToOuterDisposeScope();
     }
 }

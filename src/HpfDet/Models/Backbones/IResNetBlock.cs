@@ -10,4 +10,8 @@ internal interface IResNetBlock
 
     /// <summary>The projection shortcut (1x1 conv, bn), or null for an identity shortcut.</summary>
     (Conv2d Conv, BatchNorm2d Norm)? Shortcut { get; }
+
+    /// <summary>For inference: from now on every (conv, bn) pair runs as one convolution with the BatchNorm
+    /// folded in (<see cref="FoldedConvNorm"/>), its weights in <paramref name="dtype"/> (channels-last when asked).</summary>
+    void FoldNorms(TorchSharp.torch.ScalarType dtype, bool channelsLast);
 }

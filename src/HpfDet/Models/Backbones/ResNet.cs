@@ -115,12 +115,39 @@ public sealed class ResNet : nn.Module<Tensor, Tensor[]>
 
     internal (Conv2d Conv, BatchNorm2d Norm) Stem => (conv1, bn1);
 
+    // Set by FoldNorms (inference): the stem's convolution with its BatchNorm folded in.
+    private FoldedConvNorm? foldedStem;
+
+    /// <summary>Whether <see cref="FoldNorms"/> has folded the BatchNorms.</summary>
+    internal bool NormsFolded => foldedStem is not null;
+
+    /// <summary>
+    /// For inference with frozen statistics: every convolution + BatchNorm pair (stem, blocks, shortcuts) runs
+    /// from now on as one convolution with the BatchNorm folded in, the folded weights computed in float64 and
+    /// stored in <paramref name="dtype"/>; a pass over the activations fewer per pair. Only valid in evaluation
+    /// mode (forward refuses training mode afterwards); the modules' own weights are unchanged.
+    /// </summary>
+    internal void FoldNorms(ScalarType dtype, bool channelsLast)
+    {
+        if (foldedStem is not null) throw new InvalidOperationException("The backbone's BatchNorms are already folded.");
+        foldedStem = FoldedConvNorm.Of(conv1, bn1, dtype, channelsLast, "Folding the backbone's conv1");
+        foreach (var block in Blocks) block.FoldNorms(dtype, channelsLast);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) foldedStem?.Dispose();
+        base.Dispose(disposing);
+    }
+
     /// <summary>[N, 3, H, W] → [C3 [N, c3, H/8, W/8], C4 [N, c4, H/16, W/16], C5 [N, c5, H/32, W/32]]
     /// (sizes rounded up by each stride-2 stage).</summary>
     public override Tensor[] forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = maxpool.forward(nn.functional.relu(bn1.forward(conv1.forward(input))));
+        if (foldedStem is not null && training)
+            throw new InvalidOperationException("The backbone's BatchNorms are folded for inference; it cannot run in training mode.");
+        var x = maxpool.forward(nn.functional.relu(foldedStem is null ? bn1.forward(conv1.forward(input)) : foldedStem.Forward(input)));
         x = layer1.forward(x);
         var c3 = layer2.forward(x);
         var c4 = layer3.forward(c3);
