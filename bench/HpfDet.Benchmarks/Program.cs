@@ -56,6 +56,17 @@ if (args is ["layout-ab", var change, var abModel, var aw, var ah, var ab, var a
     LayoutAb.Run(change, abModel, int.Parse(aw), int.Parse(ah), int.Parse(ab), int.Parse(ar));
     return;
 }
+// Step time and peak memory against input size and batch, fp32 and bf16, chart and CSV: -- step-scaling OUT_DIR [MODEL] [STEPS]
+if (args is ["step-scaling", var scalingOut, ..])
+{
+    StepScaling.Run(scalingOut, args.Length > 2 ? args[2] : "atss-r18", args.Length > 3 ? int.Parse(args[3]) : 3);
+    return;
+}
+if (args is ["step-scaling-chart", var scalingCsv, var scalingPng])
+{
+    StepScaling.ChartFromCsv(scalingCsv, scalingPng);
+    return;
+}
 // Which layers' bf16 / channels-last backward is right on this CPU: -- bf16-probe (see Bf16Probe)
 if (args is ["bf16-probe"])
 {

@@ -24,6 +24,8 @@ this size: an interpolate call HpfDet does not make) and pads to 32; HpfDet take
 """
 import argparse, os, random, statistics as st, subprocess, sys, time
 
+# torch 1.13 warns on every CPU inference that NNPACK does not support this CPU (one line per conv); errors only.
+os.environ.setdefault('TORCH_CPP_LOG_LEVEL', 'ERROR')
 import torch
 import torchvision
 from torchvision.models.detection import FCOS, RetinaNet
