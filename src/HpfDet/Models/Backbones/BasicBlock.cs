@@ -48,23 +48,17 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IResNetBlock
         downsampleConv is null ? null : (downsampleConv, downsampleNorm!);
 
     // Set by FoldNorms (inference): the MainBranch pairs and the shortcut as convolutions with the BatchNorm folded in.
-    private FoldedConvNorm[]? folded;
-    private FoldedConvNorm? foldedShortcut;
+    private FoldedBlockNorms? folded;
 
     public void FoldNorms(ScalarType dtype, bool channelsLast)
     {
         if (folded is not null) throw new InvalidOperationException("The block's BatchNorms are already folded.");
-        folded = MainBranch.Select((pair, i) => FoldedConvNorm.Of(pair.Conv, pair.Norm, dtype, channelsLast, $"Folding the backbone's conv{i + 1}")).ToArray();
-        foldedShortcut = Shortcut is { } s ? FoldedConvNorm.Of(s.Conv, s.Norm, dtype, channelsLast, "Folding the backbone's downsample.0") : null;
+        folded = FoldedBlockNorms.Of(this, dtype, channelsLast);
     }
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
-        {
-            foreach (var f in folded ?? []) f.Dispose();
-            foldedShortcut?.Dispose();
-        }
+        if (disposing) folded?.Dispose();
         base.Dispose(disposing);
     }
 
@@ -72,11 +66,11 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IResNetBlock
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = nn.functional.relu(folded is null ? bn1.forward(conv1.forward(input)) : folded[0].Forward(input));
-        x = folded is null ? bn2.forward(conv2.forward(x)) : folded[1].Forward(x);
+        var x = nn.functional.relu(folded is null ? bn1.forward(conv1.forward(input)) : folded.Main[0].Forward(input));
+        x = folded is null ? bn2.forward(conv2.forward(x)) : folded.Main[1].Forward(x);
         var identity = downsample is null ? input
-            : foldedShortcut is null ? downsampleNorm!.forward(ShortcutConvolution.Forward(downsampleConv!, input))
-            : ShortcutConvolution.Forward(downsampleConv!, input, foldedShortcut);
+            : folded is null ? downsampleNorm!.forward(ShortcutConvolution.Forward(downsampleConv!, input))
+            : ShortcutConvolution.Forward(downsampleConv!, input, folded.Shortcut);
         return nn.functional.relu(x.add_(identity, ScalarConstants.One)).MoveToOuterDisposeScope();
     }
 }

@@ -75,3 +75,26 @@ internal sealed class FoldedConvNorm : IDisposable
         Bias.Dispose();
     }
 }
+
+/// <summary>A residual block's folds: its main-branch pairs in data-flow order and its projection shortcut (null for an identity).</summary>
+internal sealed class FoldedBlockNorms : IDisposable
+{
+    public IReadOnlyList<FoldedConvNorm> Main { get; }
+    public FoldedConvNorm? Shortcut { get; }
+
+    FoldedBlockNorms(IReadOnlyList<FoldedConvNorm> main, FoldedConvNorm? shortcut)
+    {
+        Main = main;
+        Shortcut = shortcut;
+    }
+
+    public static FoldedBlockNorms Of(IResNetBlock block, ScalarType dtype, bool channelsLast) => new(
+        block.MainBranch.Select((pair, i) => FoldedConvNorm.Of(pair.Conv, pair.Norm, dtype, channelsLast, $"Folding the backbone's conv{i + 1}")).ToArray(),
+        block.Shortcut is { } s ? FoldedConvNorm.Of(s.Conv, s.Norm, dtype, channelsLast, "Folding the backbone's downsample.0") : null);
+
+    public void Dispose()
+    {
+        foreach (var f in Main) f.Dispose();
+        Shortcut?.Dispose();
+    }
+}
