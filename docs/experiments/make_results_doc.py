@@ -198,15 +198,17 @@ def main():
         doc = doc.replace('{{%s_LEVELS}}' % key, level_table(groups, ['fl', 'hpf']) if groups else '')
         doc = doc.replace('{{%s_DELTA}}' % key, delta(groups))
     doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480'))
-    doc = doc.replace('{{SCHEDULE}}', study_sections(os.path.join('schedule-vehicles', 'study'),
-                                                     ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
-                                                      'Paired difference per cell', 'Pairings across cells']))
+    study_headings = ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
+                      'Paired difference per cell', 'Pairings across cells']
+    doc = doc.replace('{{SCHEDULE}}', study_sections(os.path.join('schedule-vehicles', 'study'), study_headings))
+    doc = doc.replace('{{SCHEDULE_BCCD}}', study_sections(os.path.join('schedule-bccd', 'study'), study_headings))
     open(os.path.join(ROOT, 'docs', 'results.md'), 'w').write(doc)
     os.makedirs(os.path.join(ROOT, 'docs', 'images', 'results'), exist_ok=True)
-    for c in ['ap_by_epoch_panels.png', 'gamma_by_progress.png']:
-        p = os.path.join(R, 'schedule-vehicles', 'study', c)
-        if os.path.exists(p):
-            shutil.copy(p, os.path.join(ROOT, 'docs', 'images', 'results', f'schedule_vehicles_{c}'))
+    for ds in ['vehicles', 'bccd']:
+        for c in ['ap_by_epoch_panels.png', 'gamma_by_progress.png']:
+            p = os.path.join(R, f'schedule-{ds}', 'study', c)
+            if os.path.exists(p):
+                shutil.copy(p, os.path.join(ROOT, 'docs', 'images', 'results', f'schedule_{ds}_{c}'))
     for ds, charts in [('bccd', ['gamma_trajectories.png', 'positive_proportions.png', 'ap_by_loss.png']),
                        ('vehicles', ['gamma_trajectories.png', 'positive_proportions.png', 'ap_by_loss.png']),
                        ('detectors-bccd', ['gamma_trajectories.png', 'positive_proportions.png'])]:
