@@ -76,6 +76,18 @@ public class InferencePreparationTests
     }
 
     [Fact]
+    public void AModelPreparedInsideADisposeScopeStillRunsAfterTheScopeEnds()
+    {
+        // The folded BatchNorm weights belong to the model: a scope around PrepareForInference must not take them.
+        using var model = DetectorFixtures.TinyAtss(3, seed: 11);
+        using (torch.NewDisposeScope()) model.PrepareForInference();
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var outputs = model.forward(torch.randn(1, 3, 64, 64, generator: new Generator(3)));
+        Assert.True(outputs.ClassLogits[0].isfinite().all().item<bool>());
+    }
+
+    [Fact]
     public void BFloat16IsRefusedForResNet50BackbonesWhereLibtorchCrashesInChannelsLast()
     {
         using var scope = torch.NewDisposeScope();

@@ -24,8 +24,9 @@ internal sealed class FoldedConvNorm : IDisposable
     FoldedConvNorm(Conv2d conv, Tensor weight, Tensor bias)
     {
         this.conv = conv;
-        Weight = weight;
-        Bias = bias;
+        // They live as long as the module (disposed with it), not as long as a dispose scope the caller happens to be in.
+        Weight = weight.DetachFromDisposeScope();
+        Bias = bias.DetachFromDisposeScope();
     }
 
     /// <summary>
