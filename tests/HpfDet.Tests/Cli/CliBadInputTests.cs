@@ -64,6 +64,30 @@ public class CliBadInputTests
         foreach (var name in new[] { "hpf", "fl", "qfl", "vfl", "atss-r18", "atss-r34", "atss-r50", "atss-r101" }) Assert.Contains(name, output);
     }
 
+    [Theory]
+    [InlineData("demo")]
+    [InlineData("train")]
+    [InlineData("eval")]
+    [InlineData("detect")]
+    [InlineData("export")]
+    [InlineData("compare")]
+    [InlineData("study")]
+    [InlineData("info")]
+    public void HelpKeepsTheOptionColumnNarrow(string command)
+    {
+        var (code, output, _) = CliHarness.Run([command, "--help"]);
+        Assert.Equal(0, code);
+        // An option line is "  --name <value>  description"; the description starts after the first run of 2+ spaces.
+        var optionLines = output.Split('\n').Where(l => l.StartsWith("  -", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(optionLines);
+        foreach (var line in optionLines)
+        {
+            int gap = line.IndexOf("  ", 2, StringComparison.Ordinal);
+            int nameWidth = gap < 0 ? line.TrimEnd().Length : gap;
+            Assert.True(nameWidth <= 40, $"'{command} --help' option column is {nameWidth} characters wide: {line.Trim()[..Math.Min(80, line.Trim().Length)]}");
+        }
+    }
+
     /// <summary>An untrained tiny detector saved as a checkpoint (no training: the weights do not matter here).</summary>
     internal static string UntrainedCheckpoint(string dir, params (string Key, string Value)[] settings)
     {
