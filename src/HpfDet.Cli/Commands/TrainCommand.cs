@@ -24,7 +24,7 @@ public static class TrainCommand
 
         static Option<string?> CreateModelOption()
         {
-            // HelpName: without it the help lists all 36 names in the option column and pushes every description off the screen.
+            // HelpName: without it the help lists every detector name in the option column and pushes every description off the screen.
             var option = new Option<string?>("--model") { HelpName = "name", Description = $"{string.Join(" | ", DetectorRegistry.Names)} (default {DetectorRegistry.Names[0]}); r34/r50/r101 need model.backbone_weights or model.pretrained=false." };
             option.AcceptOnlyFromAmong([.. DetectorRegistry.Names]);
             return option;
