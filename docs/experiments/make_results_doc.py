@@ -147,8 +147,8 @@ def detectors(folder='detectors-bccd'):
     for r in sm['runs']:
         model, loss = r['group'].split(' ')
         found.setdefault(model, {}).setdefault(loss, []).append(r)
-    lines = ['| detector | loss | seed | AP | AP50 | AP75 | VOC mAP50 | positives P3 / P4 / P5 / P6 / P7 | last-epoch γ P3 / P4 / P5 / P6 / P7 | training time |',
-             '|---|---|---:|---:|---:|---:|---:|---|---|---:|']
+    lines = ['| detector | loss | seed | AP | AP50 | AP75 | VOC mAP50 | positives P3 / P4 / P5 / P6 / P7 | last-epoch γ P3 / P4 / P5 / P6 / P7 | training time | threads |',
+             '|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|']
     diffs = []
     for model in sorted(found):
         for loss in sorted(found[model], key=lambda l: (l != 'hpf', l), reverse=True):
@@ -157,11 +157,17 @@ def detectors(folder='detectors-bccd'):
             gam = ' / '.join(f'{v:.2f}' for v in g.get('gamma_last_epoch', [])) if loss == 'hpf' else '–'
             for r in found[model][loss]:
                 minutes = f"{r['training_minutes']:.1f} min" if r['training_minutes'] is not None else '–'
+                threads = '/'.join(str(t) for t in r.get('torch_threads') or []) or '–'
                 lines.append(f"| {model} | {loss} | {r['seed']} | " + ' | '.join(f'{v:.3f}' for v in r['stats'][:3])
-                             + f" | {r['voc_map50']:.3f} | {share} | {gam} | {minutes} |")
+                             + f" | {r['voc_map50']:.3f} | {share} | {gam} | {minutes} | {threads} |")
         native = next((l for l in found[model] if l != 'hpf'), None)
         if native and 'hpf' in found[model]:
-            diffs.append(f"{model}: HPF − {native} {groups[f'{model} hpf']['mean']['AP'] - groups[f'{model} {native}']['mean']['AP']:+.3f} AP")
+            a, b = groups[f'{model} {native}'], groups[f'{model} hpf']
+            text = f"{model}: HPF − {native} {b['mean']['AP'] - a['mean']['AP']:+.3f} AP"
+            if len(a['seeds']) > 1 and len(b['seeds']) > 1:
+                text += (f" ({native} {a['mean']['AP']:.3f} ± {a['std']['AP']:.3f}, HPF {b['mean']['AP']:.3f} ± {b['std']['AP']:.3f};"
+                         f" {len(a['seeds'])} and {len(b['seeds'])} seeds)")
+            diffs.append(text)
     return '\n'.join(lines) + ('\n\n' + '; '.join(diffs) + '.' if diffs else '')
 
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Reflection;
 using System.Text.Json;
 using Google.Protobuf;
 using HpfDet.Data;
@@ -107,7 +106,7 @@ public static class OnnxExporter
             {
                 IrVersion = 8,
                 ProducerName = "hpfdet",
-                ProducerVersion = HpfDetVersion,
+                ProducerVersion = HpfDet.HpfDetVersion.Informational,
                 Domain = "hpfdet",
                 DocString = $"HpfDet {detector.Family} detector. Input '{InputName}': float32 [batch, 3, height, width], RGB, 0-255, " +
                     "padded bottom/right with the pad value; outputs: boxes [batch, N, 4] (x1, y1, x2, y2 in input pixels, not clipped), " +
@@ -144,10 +143,6 @@ public static class OnnxExporter
     public const string BoxesName = "boxes";
     public const string ScoresName = "scores";
     public const string ScoreFactorsName = "score_factors";
-
-    /// <summary>The HpfDet library's version, as written into the metadata.</summary>
-    public static string HpfDetVersion { get; } =
-        typeof(OnnxExporter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
     /// <summary>
     /// RGB 0–255 → the training input: channel order, then v·(unit/std) − mean/std per channel, the
@@ -191,7 +186,7 @@ public static class OnnxExporter
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
         yield return ("hpfdet.format", FormatVersion);
-        yield return ("hpfdet.version", HpfDetVersion);
+        yield return ("hpfdet.version", HpfDet.HpfDetVersion.Informational);
         yield return ("hpfdet.detector", detectorName);
         yield return ("hpfdet.class_names", JsonSerializer.Serialize(m.ClassNames));
         yield return ("hpfdet.input", "float32 RGB 0-255 NCHW");

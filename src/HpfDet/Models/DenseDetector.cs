@@ -35,6 +35,13 @@ public static class ComputePrecisionNames
         "bf16" => ComputePrecision.BFloat16,
         _ => throw new HpfDetException($"Unknown precision '{name}': use one of {string.Join(", ", All)}."),
     };
+
+    public static string Name(ComputePrecision precision) => precision switch
+    {
+        ComputePrecision.Float32 => "fp32",
+        ComputePrecision.BFloat16 => "bf16",
+        _ => throw new ArgumentOutOfRangeException(nameof(precision), precision, null),
+    };
 }
 
 /// <summary>How the classification loss is normalised.</summary>

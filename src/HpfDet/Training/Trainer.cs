@@ -134,6 +134,8 @@ public sealed class Trainer : IDisposable
         string last = Path.Combine(CheckpointDirectory, "last.ckpt");
         EvaluationLog? lastEval = null;
         using var log = new StreamWriter(LogPath, append: true) { AutoFlush = true };
+        log.WriteLine(TrainingLogJson.ToLine(new RunStartLog(iteration, torch.get_num_threads(), ComputePrecisionNames.Name(Options.Precision),
+            HpfDetVersion.Informational, DateTimeOffset.UtcNow)));
         while (epoch < Options.Epochs && iteration < TotalIterations)
         {
             int skip = epochIteration;

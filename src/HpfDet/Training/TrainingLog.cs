@@ -41,6 +41,20 @@ public sealed record EvaluationLog(int Epoch, int Iteration, double[] Stats, dou
 }
 
 /// <summary>
+/// Where a training process started (or resumed) writing the log ("type": "run"): what a run needs to repeat
+/// exactly besides its config.yaml — a run repeats bit for bit only at the same seed and torch thread count.
+/// </summary>
+/// <param name="Iteration">Global iteration the process starts after (0 for a fresh run; a resumed run's checkpoint).</param>
+/// <param name="TorchThreads">libtorch's intra-op threads (OMP_NUM_THREADS or the cores).</param>
+/// <param name="Precision">Training precision (fp32 or bf16).</param>
+/// <param name="Version">HpfDet's version.</param>
+/// <param name="Started">Wall-clock start, UTC.</param>
+public sealed record RunStartLog(int Iteration, int TorchThreads, string Precision, string Version, DateTimeOffset Started)
+{
+    public string Type => "run";
+}
+
+/// <summary>
 /// A number that may be undefined (NaN or ±Inf, e.g. a level's mean -log p without positives): written as
 /// JSON null, which every JSON reader accepts, and read back from null (or the strings "NaN",
 /// "Infinity", "-Infinity" of older logs) as NaN or ±Inf.
@@ -136,6 +150,25 @@ public static class TrainingLogJson
 
     public static string ToLine(IterationLog log) => JsonSerializer.Serialize(log, Options);
     public static string ToLine(EvaluationLog log) => JsonSerializer.Serialize(log, Options);
+    public static string ToLine(RunStartLog log) => JsonSerializer.Serialize(log, Options);
+
+    /// <summary>The "run" lines of a log (plain or .gz), in order: one per process that trained the run; empty for logs written before they existed.</summary>
+    public static List<RunStartLog> ReadRunStarts(string path)
+    {
+        if (!File.Exists(path) && File.Exists(path + ".gz")) path += ".gz";
+        var starts = new List<RunStartLog>();
+        foreach (var line in ReadLines(path, path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)))
+        {
+            if (!line.Contains("\"type\":\"run\"", StringComparison.Ordinal)) continue;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                starts.Add(doc.RootElement.Deserialize<RunStartLog>(Options)!);
+            }
+            catch (JsonException) { }   // a line cut by a crash; Read reports those
+        }
+        return starts;
+    }
 
     /// <summary>
     /// Keeps the lines of iterations up to <paramref name="iteration"/> (and evaluations made by then):

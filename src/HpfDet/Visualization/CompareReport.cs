@@ -452,7 +452,7 @@ public static class CompareReport
     /// <summary>
     /// summary.json: the report's numbers for tools (docs/experiments/make_results_doc.py reads it rather than
     /// recomputing): per group the seeds, mean and sample std of every statistic and per class, the positive
-    /// shares and last-epoch γ per level, and per run its statistics and training minutes.
+    /// shares and last-epoch γ per level, and per run its statistics, training minutes and torch thread counts.
     /// </summary>
     static void WriteSummaryJson(string path, string title, IReadOnlyList<string> losses, Dictionary<string, List<CompareRun>> byLoss,
         Dictionary<CompareRun, List<IterationLog>> logs)
@@ -524,6 +524,11 @@ public static class CompareReport
                 w.WritePropertyName("voc_map50"); Number(w, r.VocMap50);
                 w.WritePropertyName("training_minutes");
                 if (TrainingMinutes(r, logs) is { } minutes) w.WriteNumberValue(minutes); else w.WriteNullValue();
+                // The thread counts its processes trained with (a run repeats exactly only at the same count); empty for older logs.
+                w.WriteStartArray("torch_threads");
+                if (TrainingLogJson.Find(r.RunDir) is { } logPath)
+                    foreach (var threads in TrainingLogJson.ReadRunStarts(logPath).Select(s => s.TorchThreads).Distinct()) w.WriteNumberValue(threads);
+                w.WriteEndArray();
                 w.WriteEndObject();
             }
         w.WriteEndArray();

@@ -103,4 +103,30 @@ public class DivergenceAndLogTests
         Assert.Equal(1, resumed.Iteration);
         Assert.Equal([1], TrainingLogJson.Read(log).Iterations.Select(i => i.Iteration));
     }
+
+    [Fact]
+    public void EveryTrainingProcessLogsWhereItStartedAndItsThreadCount()
+    {
+        var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
+        using var dir = TestPaths.NewTempDir();
+        string checkpoint;
+        using (var t = new Trainer(DetectorFixtures.TinyAtss(6, seed: 1), DetectorFixtures.TrainLoader(data, 64),
+                   new TrainerOptions(Epochs: 2, WarmupIterations: 1, EvaluateEveryEpochs: 0, MaxIterations: 1), dir, data.ClassNames))
+            checkpoint = t.Run().LastCheckpoint;
+        using (var resumed = new Trainer(DetectorFixtures.TinyAtss(6, seed: 2), DetectorFixtures.TrainLoader(data, 64),
+                   new TrainerOptions(Epochs: 2, WarmupIterations: 1, EvaluateEveryEpochs: 0, MaxIterations: 2), dir, data.ClassNames))
+        {
+            resumed.Resume(checkpoint);
+            resumed.Run();
+        }
+        var log = Path.Combine(dir, "log.jsonl");
+        var starts = TrainingLogJson.ReadRunStarts(log);
+        Assert.Equal([0, 1], starts.Select(s => s.Iteration));
+        Assert.All(starts, s => Assert.Equal(get_num_threads(), s.TorchThreads));
+        Assert.All(starts, s => Assert.Equal("fp32", s.Precision));
+        Assert.Equal([1, 2], TrainingLogJson.Read(log).Iterations.Select(i => i.Iteration));
+        // Resuming from iteration 1 again drops iteration 2's line but keeps both records (each starts at or before 1).
+        TrainingLogJson.TruncateAfter(log, 1);
+        Assert.Equal([0, 1], TrainingLogJson.ReadRunStarts(log).Select(s => s.Iteration));
+    }
 }
