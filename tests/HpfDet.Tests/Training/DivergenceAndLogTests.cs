@@ -1,3 +1,4 @@
+using HpfDet.Data;
 using HpfDet.Losses;
 using HpfDet.Tests.Detectors;
 using HpfDet.Tests.Infrastructure;
@@ -88,11 +89,8 @@ public class DivergenceAndLogTests
     {
         var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
         using var dir = TestPaths.NewTempDir();
-        string checkpoint;
-        // One iteration and a checkpoint (MaxIterations stops there); then a crash after logging two more.
-        using (var t = new Trainer(DetectorFixtures.TinyAtss(6, seed: 1), DetectorFixtures.TrainLoader(data, 64),
-                   new TrainerOptions(Epochs: 2, WarmupIterations: 1, EvaluateEveryEpochs: 0, MaxIterations: 1), dir, data.ClassNames))
-            checkpoint = t.Run().LastCheckpoint;
+        // One iteration and a checkpoint; then a crash after logging two more.
+        var checkpoint = TrainOneIteration(data, dir);
         var log = Path.Combine(dir, "log.jsonl");
         Assert.Equal([1], TrainingLogJson.Read(log).Iterations.Select(i => i.Iteration));
         File.AppendAllLines(log, [TrainingLogJson.ToLine(Entry(2, 0.7)), TrainingLogJson.ToLine(Entry(3, 0.7)), "{\"type\":\"it"]);
@@ -109,10 +107,7 @@ public class DivergenceAndLogTests
     {
         var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
         using var dir = TestPaths.NewTempDir();
-        string checkpoint;
-        using (var t = new Trainer(DetectorFixtures.TinyAtss(6, seed: 1), DetectorFixtures.TrainLoader(data, 64),
-                   new TrainerOptions(Epochs: 2, WarmupIterations: 1, EvaluateEveryEpochs: 0, MaxIterations: 1), dir, data.ClassNames))
-            checkpoint = t.Run().LastCheckpoint;
+        var checkpoint = TrainOneIteration(data, dir);
         using (var resumed = new Trainer(DetectorFixtures.TinyAtss(6, seed: 2), DetectorFixtures.TrainLoader(data, 64),
                    new TrainerOptions(Epochs: 2, WarmupIterations: 1, EvaluateEveryEpochs: 0, MaxIterations: 2), dir, data.ClassNames))
         {
@@ -128,5 +123,13 @@ public class DivergenceAndLogTests
         // Resuming from iteration 1 again drops iteration 2's line but keeps both records (each starts at or before 1).
         TrainingLogJson.TruncateAfter(log, 1);
         Assert.Equal([0, 1], TrainingLogJson.ReadRunStarts(log).Select(s => s.Iteration));
+    }
+
+    /// <summary>Trains a tiny ATSS for one iteration into <paramref name="dir"/> (MaxIterations stops there); returns its checkpoint.</summary>
+    static string TrainOneIteration(DetectionDataset data, string dir)
+    {
+        using var t = new Trainer(DetectorFixtures.TinyAtss(6, seed: 1), DetectorFixtures.TrainLoader(data, 64),
+            new TrainerOptions(Epochs: 2, WarmupIterations: 1, EvaluateEveryEpochs: 0, MaxIterations: 1), dir, data.ClassNames);
+        return t.Run().LastCheckpoint;
     }
 }
