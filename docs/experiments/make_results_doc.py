@@ -203,7 +203,7 @@ def main():
         doc = doc.replace('{{%s_PERCLASS}}' % key, perclass(groups, order) if groups else '')
         doc = doc.replace('{{%s_LEVELS}}' % key, level_table(groups, ['fl', 'hpf']) if groups else '')
         doc = doc.replace('{{%s_DELTA}}' % key, delta(groups))
-    doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480'))
+    doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480')).replace('{{DETECTORS_640}}', detectors('detectors-bccd-640'))
     study_headings = ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
                       'Paired difference per cell', 'Pairings across cells']
     doc = doc.replace('{{SCHEDULE}}', study_sections(os.path.join('schedule-vehicles', 'study'), study_headings))

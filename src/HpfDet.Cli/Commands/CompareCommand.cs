@@ -16,6 +16,10 @@ public static class CompareCommand
         var seeds = new Option<int>("--seeds") { Description = "Seeds per loss without its own ':N' (0, 1, ...).", DefaultValueFactory = _ => 3 };
         var models = new Option<string?>("--models") { Description = $"Comma-separated models to compare, each with every loss (default: the configured model alone). Models: {string.Join(", ", Models.DetectorRegistry.Names)}." };
         var output = new Option<string>("--out") { Description = "Results folder: one run folder per loss and seed, report.md and charts.", Required = true };
+        var reportOnly = new Option<bool>("--report-only")
+        {
+            Description = "Train nothing: write the report from the completed runs of the plan found in --out (runs made by 'hpfdet train --out OUT/NAME' count), listing those missing.",
+        };
         var cmd = new Command("compare", "Train each loss with each seed under the same settings and write a report (Markdown + PNG charts). " +
             "Completed runs are kept (each marks itself with a 'completed' file), so an interrupted comparison continues where it stopped; " +
             "a completed run's log is kept gzip-compressed as log.jsonl.gz.");
@@ -24,6 +28,7 @@ public static class CompareCommand
         cmd.Options.Add(seeds);
         cmd.Options.Add(models);
         cmd.Options.Add(output);
+        cmd.Options.Add(reportOnly);
         cmd.SetAction(parse =>
         {
             int defaultSeeds = parse.GetValue(seeds);
@@ -31,8 +36,13 @@ public static class CompareCommand
             string outDir = parse.GetValue(output)!;
             var baseConfig = run.Build(parse);
             TrainPipeline.RequireFolder(outDir, "--out");
+            bool onlyReport = parse.GetValue(reportOnly);
+            if (onlyReport && !Directory.Exists(outDir))
+                throw new UserFacingException($"--report-only: {outDir} does not exist; give the folder of an earlier comparison.", ExitCodes.UserError);
             Directory.CreateDirectory(outDir);
-            File.WriteAllText(Path.Combine(outDir, "config.yaml"), baseConfig.ToYaml());
+            // The settings the runs were trained with stay recorded; a report-only pass trains nothing.
+            if (!onlyReport) File.WriteAllText(Path.Combine(outDir, "config.yaml"), baseConfig.ToYaml());
+            var missing = new List<string>();
             using var cts = CliRunner.CancelOnCtrlC();
             var runs = new List<CompareRun>();
             var modelList = ParseModels(parse.GetValue(models));
@@ -50,6 +60,12 @@ public static class CompareCommand
                     string group = model is null ? loss : $"{model} {loss}";
                     var runDir = Path.Combine(outDir, model is null ? $"{loss}-seed{seed}" : $"{model}-{loss}-seed{seed}");
                     // Only a run that trained to its end counts as done: an interrupted one leaves eval/final.json too.
+                    if (!TrainPipeline.IsCompleted(runDir) && onlyReport)
+                    {
+                        Console.WriteLine($"compare: {group} seed {seed} not completed ({runDir}); left out of the report");
+                        missing.Add($"{group} seed {seed}");
+                        continue;
+                    }
                     if (!TrainPipeline.IsCompleted(runDir))
                     {
                         var config = run.Build(parse, loss);
@@ -70,6 +86,9 @@ public static class CompareCommand
                     if (File.Exists(Path.Combine(runDir, TrainingLogJson.FileName))) TrainingLogJson.Compress(Path.Combine(runDir, TrainingLogJson.FileName));
                     runs.Add(CompareFolder.ReadRun(group, seed, runDir));
                 }
+            if (runs.Count == 0)
+                throw new UserFacingException($"--report-only: none of the {missing.Count} planned runs is completed in {outDir}; nothing to report.", ExitCodes.UserError);
+            if (missing.Count > 0) Console.WriteLine($"compare: {missing.Count} planned run(s) not completed, left out: {string.Join(", ", missing)}");
             string title = $"{(modelList is null ? "Loss comparison" : $"Detector × loss comparison ({string.Join(", ", modelList)})")}: " +
                 string.Join(" vs ", plan.Select(p => $"{p.Loss} ({p.Seeds} seed{(p.Seeds == 1 ? "" : "s")})"));
             var report = CompareReport.Write(runs, outDir, title);

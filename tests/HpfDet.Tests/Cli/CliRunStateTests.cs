@@ -76,4 +76,27 @@ public class CliRunStateTests
         Assert.True(code == 0, $"exit {code}: {err}");
         Assert.Contains("fl seed 0 already done", output);
     }
+
+    [Fact]
+    public void CompareReportOnlyReportsTheCompletedRunsAndTrainsNothing()
+    {
+        using var root = TestPaths.NewTempDir("hpfdet-cli");
+        string[] common = ["compare", .. OneIterationPerEpoch, "--epochs", "1", "--out", root];
+        var (code, _, err) = CliHarness.Run([.. common, "--losses", "fl:1"]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        File.Delete(Path.Combine(root, "summary.json"));
+
+        // The plan names a second loss that never trained: reported as missing, not trained.
+        (code, var output, err) = CliHarness.Run([.. common, "--losses", "fl:1,hpf:1", "--report-only"]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.Contains("hpf seed 0 not completed", output);
+        Assert.False(Directory.Exists(Path.Combine(root, "hpf-seed0")));
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "summary.json")));
+        Assert.Equal(["fl"], summary.RootElement.GetProperty("groups").EnumerateArray().Select(g => g.GetProperty("name").GetString()));
+
+        // Nothing completed: a user error that says so.
+        (code, _, err) = CliHarness.Run([.. common, "--losses", "hpf:1", "--report-only"]);
+        Assert.Equal(ExitCodes.UserError, code);
+        Assert.Contains("none of the 1 planned runs is completed", err);
+    }
 }
