@@ -171,6 +171,48 @@ def detectors(folder='detectors-bccd'):
     return '\n'.join(lines) + ('\n\n' + '; '.join(diffs) + '.' if diffs else '')
 
 
+def t_two_sided_p(t, df):
+    """Two-sided p of Student's t with df degrees of freedom (Simpson integration of the density)."""
+    import math
+    c = math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
+    f = lambda x: c * (1 + x * x / df) ** (-(df + 1) / 2)
+    t, n = abs(t), 2000
+    h = t / n
+    area = f(0) + f(t) + sum((4 if i % 2 else 2) * f(i * h) for i in range(1, n))
+    return max(0.0, 1 - 2 * area * h / 3)
+
+
+def seeds_of(folder, model):
+    """Per loss of one model in a detector comparison: {loss: {seed: AP}}."""
+    out = {}
+    for r in summary(folder)['runs']:
+        m, loss = r['group'].split(' ')
+        if m == model:
+            out.setdefault(loss, {})[r['seed']] = r['stats'][0]
+    return out
+
+
+def seed_study(folder, model, native):
+    """(HPF − native mean AP, a sentence with every seed, mean ± std and the paired test) for one detector."""
+    runs = seeds_of(folder, model)
+    a, b = runs.get(native, {}), runs.get('hpf', {})
+    if not a or not b:
+        return 'not available', 'not available.'
+    d = st.mean(b.values()) - st.mean(a.values())
+    ms = lambda v: f"{st.mean(v):.3f} ± {st.stdev(v):.3f}" if len(v) > 1 else f"{st.mean(v):.3f}"
+    text = (f"focal loss {' / '.join(f'{a[k]:.3f}' for k in sorted(a))} ({ms(list(a.values()))}), "
+            f"HPF {' / '.join(f'{b[k]:.3f}' for k in sorted(b))} ({ms(list(b.values()))}) for seeds {', '.join(str(k) for k in sorted(b))}")
+    paired = [b[k] - a[k] for k in sorted(set(a) & set(b))]
+    if len(paired) > 1:
+        sd = st.stdev(paired)
+        t = st.mean(paired) / (sd / len(paired) ** 0.5) if sd > 0 else float('inf')
+        text += (f"; paired HPF − focal loss {', '.join(f'{x:+.3f}' for x in paired)} (mean {st.mean(paired):+.3f}, "
+                 f"paired t-test p {t_two_sided_p(t, len(paired) - 1):.2f}).")
+    else:
+        text += '.'
+    return f"{d:+.3f} ({len(b)} seeds each)" if len(a) == len(b) else f"{d:+.3f}", text
+
+
 def delta(groups):
     fl, hpf = groups.get('fl'), groups.get('hpf')
     if not fl or not hpf or len(fl['seeds']) < 2 or len(hpf['seeds']) < 2:
@@ -204,6 +246,8 @@ def main():
         doc = doc.replace('{{%s_LEVELS}}' % key, level_table(groups, ['fl', 'hpf']) if groups else '')
         doc = doc.replace('{{%s_DELTA}}' % key, delta(groups))
     doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480')).replace('{{DETECTORS_640}}', detectors('detectors-bccd-640'))
+    fsaf_delta, fsaf_seeds = seed_study('detectors-bccd', 'fsaf-r18', 'fl')
+    doc = doc.replace('{{FSAF_DELTA}}', fsaf_delta).replace('{{FSAF_SEEDS}}', fsaf_seeds)
     study_headings = ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
                       'Paired difference per cell', 'Pairings across cells']
     doc = doc.replace('{{SCHEDULE}}', study_sections(os.path.join('schedule-vehicles', 'study'), study_headings))
