@@ -28,7 +28,7 @@ public static class NativeMemory
     [DllImport("libc", EntryPoint = "mallinfo2")]
     static extern MallInfo2 MallInfo2Native();
 
-    /// <summary>glibc's allocator statistics of the main arena (null where glibc's mallinfo2 is missing).</summary>
+    /// <summary>glibc's allocator statistics over all arenas (null where glibc's mallinfo2 is missing).</summary>
     public static MallInfo2? Statistics()
     {
         if (!OperatingSystem.IsLinux()) return null;

@@ -60,13 +60,14 @@ public static class CompareCommand
                     string group = model is null ? loss : $"{model} {loss}";
                     var runDir = Path.Combine(outDir, model is null ? $"{loss}-seed{seed}" : $"{model}-{loss}-seed{seed}");
                     // Only a run that trained to its end counts as done: an interrupted one leaves eval/final.json too.
-                    if (!TrainPipeline.IsCompleted(runDir) && onlyReport)
+                    bool completed = TrainPipeline.IsCompleted(runDir);
+                    if (!completed && onlyReport)
                     {
                         Console.WriteLine($"compare: {group} seed {seed} not completed ({runDir}); left out of the report");
                         missing.Add($"{group} seed {seed}");
                         continue;
                     }
-                    if (!TrainPipeline.IsCompleted(runDir))
+                    if (!completed)
                     {
                         var config = run.Build(parse, loss);
                         config.Train.Seed = seed;

@@ -153,22 +153,7 @@ public static class TrainingLogJson
     public static string ToLine(RunStartLog log) => JsonSerializer.Serialize(log, Options);
 
     /// <summary>The "run" lines of a log (plain or .gz), in order: one per process that trained the run; empty for logs written before they existed.</summary>
-    public static List<RunStartLog> ReadRunStarts(string path)
-    {
-        if (!File.Exists(path) && File.Exists(path + ".gz")) path += ".gz";
-        var starts = new List<RunStartLog>();
-        foreach (var line in ReadLines(path, path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)))
-        {
-            if (!line.Contains("\"type\":\"run\"", StringComparison.Ordinal)) continue;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                starts.Add(doc.RootElement.Deserialize<RunStartLog>(Options)!);
-            }
-            catch (JsonException) { }   // a line cut by a crash; Read reports those
-        }
-        return starts;
-    }
+    public static List<RunStartLog> ReadRunStarts(string path) => ReadAll(path).RunStarts;
 
     /// <summary>
     /// Keeps the lines of iterations up to <paramref name="iteration"/> (and evaluations made by then):
@@ -204,9 +189,16 @@ public static class TrainingLogJson
     /// </summary>
     public static (List<IterationLog> Iterations, List<EvaluationLog> Evaluations) Read(string path)
     {
+        var all = ReadAll(path);
+        return (all.Iterations, all.Evaluations);
+    }
+
+    static (List<IterationLog> Iterations, List<EvaluationLog> Evaluations, List<RunStartLog> RunStarts) ReadAll(string path)
+    {
         if (!File.Exists(path) && File.Exists(path + ".gz")) path += ".gz";
         var iterations = new List<IterationLog>();
         var evaluations = new List<EvaluationLog>();
+        var runStarts = new List<RunStartLog>();
         int lineNo = 0;
         IEnumerable<string> lines;
         try { lines = ReadLines(path, path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)).ToList(); }
@@ -221,12 +213,13 @@ public static class TrainingLogJson
                 var type = doc.RootElement.TryGetProperty("type", out var t) ? t.GetString() : null;
                 if (type == "iter") iterations.Add(doc.RootElement.Deserialize<IterationLog>(Options)!);
                 else if (type == "eval") evaluations.Add(doc.RootElement.Deserialize<EvaluationLog>(Options)!);
+                else if (type == "run") runStarts.Add(doc.RootElement.Deserialize<RunStartLog>(Options)!);
             }
             catch (JsonException e)
             {
                 throw new HpfDetException($"{path}, line {lineNo}: not a valid log entry ({e.Message}). The file may have been cut by a crash: delete the last line and retry.", e);
             }
         }
-        return (iterations, evaluations);
+        return (iterations, evaluations, runStarts);
     }
 }
