@@ -248,6 +248,8 @@ def main():
     doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480')).replace('{{DETECTORS_640}}', detectors('detectors-bccd-640'))
     fsaf_delta, fsaf_seeds = seed_study('detectors-bccd', 'fsaf-r18', 'fl')
     doc = doc.replace('{{FSAF_DELTA}}', fsaf_delta).replace('{{FSAF_SEEDS}}', fsaf_seeds)
+    fovea_delta, fovea_seeds = seed_study('detectors-bccd', 'foveabox-r18', 'fl')
+    doc = doc.replace('{{FOVEA_DELTA}}', fovea_delta).replace('{{FOVEA_SEEDS}}', fovea_seeds)
     study_headings = ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
                       'Paired difference per cell', 'Pairings across cells']
     doc = doc.replace('{{SCHEDULE}}', study_sections(os.path.join('schedule-vehicles', 'study'), study_headings))

@@ -16,6 +16,7 @@ public static class CheckpointModel
     {
         // The header first: a checkpoint whose configuration cannot build a model is refused before its
         // tensors (tens to hundreds of MB) are read.
+        if (precision == ComputePrecision.BFloat16 && CpuFeatures.BFloat16Warning("--precision bf16") is { } bf16Warning) Console.WriteLine(bf16Warning);
         var config = RunConfig.FromJson(Checkpoint.ReadInfo(path).Config);
         config.Validate(loadingPretrainedWeights: false);
         var (info, tensors) = Checkpoint.Load(path);

@@ -73,6 +73,7 @@ public static class TrainPipeline
             return DetectionEvaluation.ToLog(last, epoch, iteration);
         }
 
+        if (config.Train.Precision == "bf16" && CpuFeatures.BFloat16Warning("train.precision: bf16") is { } bf16Warning) Console.WriteLine(bf16Warning);
         using var trainer = new Trainer(model, trainLoader, config.TrainerOptions(), runDir, train.ClassNames, Evaluate, config.ToJson());
         if (resume) trainer.Resume(checkpoint);
         var result = new TrainingProgress(trainer, label, trainer.Iteration).Run(() => trainer.Run(cancellationToken));
