@@ -2,8 +2,8 @@ namespace HpfDet;
 
 /// <summary>
 /// Whether the CPU has bfloat16 arithmetic units. libtorch's oneDNN runs bfloat16 convolutions on AVX512-BF16
-/// or AMX-BF16; the bf16 option (train.precision: bf16, --precision bf16) is there for such CPUs, and without them
-/// it is not expected to be faster than float32.
+/// or AMX-BF16; the bf16 option (train.precision: bf16, --precision bf16) is there for such CPUs. Without them
+/// it is much slower than float32 (docs/benchmarks.md: an AVX2-only CPU's bf16 training step took 13× as long).
 /// </summary>
 public static class CpuFeatures
 {
@@ -47,6 +47,7 @@ public static class CpuFeatures
     /// <param name="hasUnits">Whether the CPU has bfloat16 units (null: unknown, no warning).</param>
     public static string? BFloat16Warning(string setting, bool? hasUnits) => hasUnits == false
         ? $"warning: {setting}: this CPU lists neither avx512_bf16 nor amx_bf16 in /proc/cpuinfo, so libtorch cannot run its " +
-          "bfloat16 convolutions on bfloat16 units and the run is not expected to be faster than fp32; use fp32 on this CPU."
+          "bfloat16 convolutions on bfloat16 units and bf16 is much slower than fp32 here (on an AVX2-only CPU a training step " +
+          "took 13 times as long, inference twice); use fp32 on this CPU."
         : null;
 }
