@@ -13,14 +13,14 @@ namespace HpfDet.Tests.Detectors;
 /// <summary>A small YOLOF for tests: the encoder and head at 64 channels (middle 16), YOLOF's conv counts.</summary>
 public static class YolofFixtures
 {
-    public static YolofDetector TinyYolof(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0)
+    public static YolofDetector TinyYolof(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0, int encoderChannels = 64, int encoderMidChannels = 16)
     {
         torch.manual_seed(seed);
         var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
             BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
         var backbone = new ResNet(backboneOptions);
         if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
-        return new YolofDetector(new YolofDetectorOptions(numClasses, backboneOptions, EncoderChannels: 64, EncoderMidChannels: 16), loss, backbone);
+        return new YolofDetector(new YolofDetectorOptions(numClasses, backboneOptions, EncoderChannels: encoderChannels, EncoderMidChannels: encoderMidChannels), loss, backbone);
     }
 }
 
