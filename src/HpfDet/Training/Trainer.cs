@@ -135,7 +135,7 @@ public sealed class Trainer : IDisposable
         EvaluationLog? lastEval = null;
         using var log = new StreamWriter(LogPath, append: true) { AutoFlush = true };
         log.WriteLine(TrainingLogJson.ToLine(new RunStartLog(iteration, torch.get_num_threads(), ComputePrecisionNames.Name(Options.Precision),
-            HpfDetVersion.Informational, DateTimeOffset.UtcNow)));
+            HpfDetVersion.Informational, DateTimeOffset.UtcNow, CpuFeatures.Current)));
         while (epoch < Options.Epochs && iteration < TotalIterations)
         {
             int skip = epochIteration;

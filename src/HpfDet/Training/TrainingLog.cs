@@ -42,14 +42,17 @@ public sealed record EvaluationLog(int Epoch, int Iteration, double[] Stats, dou
 
 /// <summary>
 /// Where a training process started (or resumed) writing the log ("type": "run"): what a run needs to repeat
-/// exactly besides its config.yaml — a run repeats bit for bit only at the same seed and torch thread count.
+/// exactly besides its config.yaml — a run repeats bit for bit only at the same seed and torch thread count, on
+/// a CPU with the same instruction sets.
 /// </summary>
 /// <param name="Iteration">Global iteration the process starts after (0 for a fresh run; a resumed run's checkpoint).</param>
 /// <param name="TorchThreads">libtorch's intra-op threads (OMP_NUM_THREADS or the cores).</param>
 /// <param name="Precision">Training precision (fp32 or bf16).</param>
 /// <param name="Version">HpfDet's version.</param>
 /// <param name="Started">Wall-clock start, UTC.</param>
-public sealed record RunStartLog(int Iteration, int TorchThreads, string Precision, string Version, DateTimeOffset Started)
+/// <param name="Cpu">The CPU's model and vector instruction sets (<see cref="CpuFeatures.Describe"/>), which choose
+/// libtorch's kernels and so the summation order; null where unknown and in logs written before it was recorded.</param>
+public sealed record RunStartLog(int Iteration, int TorchThreads, string Precision, string Version, DateTimeOffset Started, string? Cpu = null)
 {
     public string Type => "run";
 }

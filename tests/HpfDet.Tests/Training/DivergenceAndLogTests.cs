@@ -119,6 +119,7 @@ public class DivergenceAndLogTests
         Assert.Equal([0, 1], starts.Select(s => s.Iteration));
         Assert.All(starts, s => Assert.Equal(get_num_threads(), s.TorchThreads));
         Assert.All(starts, s => Assert.Equal("fp32", s.Precision));
+        Assert.All(starts, s => Assert.Equal(CpuFeatures.Current, s.Cpu));
         Assert.Equal([1, 2], TrainingLogJson.Read(log).Iterations.Select(i => i.Iteration));
         // Resuming from iteration 1 again drops iteration 2's line but keeps both records (each starts at or before 1).
         TrainingLogJson.TruncateAfter(log, 1);
