@@ -1,9 +1,10 @@
 namespace HpfDet;
 
 /// <summary>
-/// What the CPU is and whether it has bfloat16 arithmetic units, from /proc/cpuinfo. libtorch's oneDNN runs bfloat16 convolutions on AVX512-BF16
-/// or AMX-BF16; the bf16 option (train.precision: bf16, --precision bf16) is there for such CPUs. Without them
-/// it is much slower than float32 (docs/benchmarks.md: an AVX2-only CPU's bf16 training step took 13× as long).
+/// What the CPU is and whether it has bfloat16 arithmetic units, from /proc/cpuinfo. libtorch's oneDNN runs
+/// bfloat16 convolutions on AVX512-BF16 or AMX-BF16; the bf16 option (train.precision: bf16, --precision bf16)
+/// is there for such CPUs. Without them it is much slower than float32 (docs/benchmarks.md: an AVX2-only CPU's
+/// bf16 training step took 13× as long).
 /// </summary>
 public static class CpuFeatures
 {

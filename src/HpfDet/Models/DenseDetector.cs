@@ -531,7 +531,10 @@ public abstract class DenseDetector : nn.Module<Tensor, DenseHeadOutputs>
             var kept = RefineDetections(
                 new Detections(allBoxes.index_select(0, keep), allScores.index_select(0, keep), allLabels.index_select(0, keep)),
                 new Detections(allBoxes, allScores, allLabels));
-            results.Add(new Detections(kept.Boxes.MoveToOuterDisposeScope(), kept.Scores.MoveToOuterDisposeScope(), kept.Labels.MoveToOuterDisposeScope()));
+            // A refinement averages clipped boxes; float rounding can put the average a hair outside the image
+            // (96.0000153 in a 96-px image was seen), so clip again.
+            var keptBoxes = BoxOps.ClipToImage(kept.Boxes, h, w);
+            results.Add(new Detections(keptBoxes.MoveToOuterDisposeScope(), kept.Scores.MoveToOuterDisposeScope(), kept.Labels.MoveToOuterDisposeScope()));
         }
         return results;
     }
