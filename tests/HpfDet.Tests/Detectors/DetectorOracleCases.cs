@@ -89,14 +89,15 @@ public sealed class DetectorOracleCase
     }
 
     /// <summary>
-    /// The box error to compare with a float32 tolerance: relative to the image's longer side. A decoded
-    /// coordinate is the prior's centre plus the prior's size times the predicted delta (or its exp), so float32
-    /// rounding of the head's outputs moves it in proportion to the prior, which can be larger than the image
-    /// (a box mostly outside it is clipped to a sliver whose own size says nothing): at a head error of 2e-6 a
-    /// coordinate moves by about 2e-4 px, below 1e-4 of a 128-px image, while a half-pixel convention or a wrong
-    /// box-coder weight moves it by far more.
+    /// The box error to compare with the tolerance of <paramref name="dtype"/>: absolute in float64, as the oracle
+    /// gives it; in float32 relative to the image's longer side. A decoded coordinate is the prior's centre plus
+    /// the prior's size times the predicted delta (or its exp), so float32 rounding of the head's outputs moves it
+    /// in proportion to the prior, which can be larger than the image (a box mostly outside it is clipped to a
+    /// sliver whose own size says nothing): at a head error of 2e-6 a coordinate moves by about 2e-4 px, below
+    /// 1e-4 of a 128-px image, while a half-pixel convention or a wrong box-coder weight moves it by far more.
     /// </summary>
-    public double RelativeBoxError(double boxError) => boxError / Math.Max(ImageSize.H, ImageSize.W);
+    public double ComparableBoxError(double boxError, ScalarType dtype) =>
+        dtype == float64 ? boxError : boxError / Math.Max(ImageSize.H, ImageSize.W);
 
     public override string ToString() => FileName;
 
