@@ -42,10 +42,10 @@ public class DeltaXYWHBoxCoderTests
     public void EncodeThenDecodeReturnsTheGroundTruth()
     {
         using var scope = NewDisposeScope();
-        manual_seed(1);
+        using var generator = new Generator(1);
         var coder = new DeltaXYWHBoxCoder(new DeltaXYWHBoxCoderOptions(Means: [0.1, -0.2, 0.0, 0.05], Stds: [0.1, 0.1, 0.2, 0.2]));
-        var anchors = RandomBoxes(500);
-        var gt = RandomBoxes(500);
+        var anchors = RandomBoxes(500, generator);
+        var gt = RandomBoxes(500, generator);
         var decoded = coder.Decode(anchors, coder.Encode(anchors, gt));
         var maxError = (decoded - gt).abs().max().item<float>();
         Assert.True(maxError < 1e-4f, $"max |decode(encode(gt)) - gt| = {maxError}");
@@ -55,8 +55,9 @@ public class DeltaXYWHBoxCoderTests
     public void DecodeBroadcastsOverABatchOfDeltas()
     {
         using var scope = NewDisposeScope();
+        using var generator = new Generator(2);
         var coder = new DeltaXYWHBoxCoder();
-        var anchors = RandomBoxes(7);
+        var anchors = RandomBoxes(7, generator);
         var zeroDeltas = zeros(3, 7, 4);
         var decoded = coder.Decode(anchors, zeroDeltas);
         Assert.Equal(new long[] { 3, 7, 4 }, decoded.shape);
@@ -64,10 +65,10 @@ public class DeltaXYWHBoxCoderTests
         Assert.True((decoded - anchors.unsqueeze(0)).abs().max().item<float>() < 1e-4f);
     }
 
-    private static Tensor RandomBoxes(int n)
+    private static Tensor RandomBoxes(int n, Generator generator)
     {
-        var xy = rand(n, 2) * 100;
-        var wh = rand(n, 2) * 50 + 1;
+        var xy = rand(n, 2, generator: generator) * 100;
+        var wh = rand(n, 2, generator: generator) * 50 + 1;
         return cat(new[] { xy, xy + wh }, 1);
     }
 

@@ -35,14 +35,14 @@ public class DeltaXYWHCenterClampTests
     public void EncodeThenDecodeReturnsTheGroundTruthWithinTheClamp()
     {
         using var scope = NewDisposeScope();
-        manual_seed(3);
+        using var generator = new Generator(3);
         var coder = new DeltaXYWHBoxCoder(DeltaXYWHBoxCoderOptions.Yolof());
         // Anchors 32..96 px; gt centres within ±30 px of the anchor's and sizes within ×(0.5..2): inside both clamps.
-        var centre = rand(400, 2).mul(200);
-        var size = rand(400, 2).mul(64).add(32);
+        var centre = rand(400, 2, generator: generator).mul(200);
+        var size = rand(400, 2, generator: generator).mul(64).add(32);
         var anchors = cat([centre - size / 2, centre + size / 2], 1);
-        var gtCentre = centre + rand(400, 2).mul(60).sub(30);
-        var gtSize = size * rand(400, 2).mul(1.5).add(0.5);
+        var gtCentre = centre + rand(400, 2, generator: generator).mul(60).sub(30);
+        var gtSize = size * rand(400, 2, generator: generator).mul(1.5).add(0.5);
         var gt = cat([gtCentre - gtSize / 2, gtCentre + gtSize / 2], 1);
         var decoded = coder.Decode(anchors, coder.Encode(anchors, gt));
         var maxError = (decoded - gt).abs().max().item<float>();

@@ -12,8 +12,9 @@ public class AtssDetectorTests
     public void HeadOutputsHaveOneMapPerLevelWithTheExpectedShapes()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(1);
         var model = DetectorFixtures.TinyAtss(numClasses: 3);
-        var outputs = model.forward(torch.randn(2, 3, 128, 96));
+        var outputs = model.forward(torch.randn(2, 3, 128, 96, generator: generator));
         int[] strides = [8, 16, 32, 64, 128];
         for (int l = 0; l < 5; l++)
         {
@@ -32,9 +33,10 @@ public class AtssDetectorTests
     public void AnImageWithoutGroundTruthGivesZeroBoxLoss()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(2);
         var model = DetectorFixtures.TinyAtss(numClasses: 3);
         var empty = new DetectionTarget(torch.zeros(0, 4), torch.zeros(0, dtype: ScalarType.Int64));
-        var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64), [empty]);
+        var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64, generator: generator), [empty]);
         Assert.Equal(["classification", "box", "centerness"], losses.Names.ToArray());
         Assert.Equal(0.0f, losses["box"].item<float>());
         Assert.Equal(0.0f, losses["centerness"].item<float>());
@@ -48,11 +50,12 @@ public class AtssDetectorTests
     public void AGroundTruthBoxGetsPositivesAndFiniteLosses()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(3);
         foreach (IClassificationLoss loss in new IClassificationLoss[] { new SigmoidFocalLoss(), new HierarchicalProgressiveFocalLoss(), new QualityFocalLoss(), new VarifocalLoss() })
         {
             var model = DetectorFixtures.TinyAtss(numClasses: 3, loss);
             var target = new DetectionTarget(torch.tensor(new float[] { 10, 12, 50, 60 }).reshape(1, 4), torch.tensor(new long[] { 2 }));
-            var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64), [target]);
+            var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64, generator: generator), [target]);
             Assert.True(losses.NumPositives.item<float>() >= 1);
             foreach (var v in losses.Terms.Select(t => t.Value))
                 Assert.True(float.IsFinite(v.item<float>()) && v.item<float>() > 0, $"{loss.Name}: {v.item<float>()}");
@@ -77,11 +80,12 @@ public class AtssDetectorTests
     public void PredictReturnsAtMostMaxDetectionsSortedByScore()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(4);
         var model = DetectorFixtures.TinyAtss(numClasses: 3);
         model.eval();
         using (torch.no_grad())   // lower the classifier bias so that the untrained model produces candidates
             model.named_parameters().First(p => p.name.EndsWith("atss_cls.bias")).parameter.fill_(0.0f);
-        var dets = model.Predict(torch.randn(2, 3, 64, 96), [(64, 96), (50, 80)]);
+        var dets = model.Predict(torch.randn(2, 3, 64, 96, generator: generator), [(64, 96), (50, 80)]);
         Assert.Equal(2, dets.Count);
         foreach (var (d, (h, w)) in dets.Zip(new[] { (64, 96), (50, 80) }))
         {

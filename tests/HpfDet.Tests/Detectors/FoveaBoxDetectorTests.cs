@@ -18,8 +18,9 @@ public class FoveaBoxDetectorTests
     public void HeadOutputsHaveOneMapPerLevelWithP6AndP7FromC5()
     {
         using var scope = NewDisposeScope();
+        using var generator = new torch.Generator(1);
         var model = FoveaBoxFixtures.TinyFoveaBox(numClasses: 3);
-        var outputs = model.forward(randn(2, 3, 128, 96));
+        var outputs = model.forward(randn(2, 3, 128, 96, generator: generator));
         int[] strides = [8, 16, 32, 64, 128];
         for (int l = 0; l < 5; l++)
         {
@@ -95,12 +96,13 @@ public class FoveaBoxDetectorTests
     public void EveryClassificationLossGivesFinitePositiveLossesAndHpfSeesThePositivesPerLevel()
     {
         using var scope = NewDisposeScope();
+        using var generator = new torch.Generator(2);
         foreach (IClassificationLoss loss in new IClassificationLoss[] { new SigmoidFocalLoss(), new HierarchicalProgressiveFocalLoss(), new QualityFocalLoss(), new VarifocalLoss() })
         {
             var model = FoveaBoxFixtures.TinyFoveaBox(numClasses: 3, loss);
             // (0, 0, 40, 40) → 9 positives on level 0 and 1 on level 1; (0, 0, 64, 64) in image 1 → 16 on level 0
             // and 4 on level 1 (levels 0–2 by scale, no cell centre in its level-2 fovea).
-            var losses = model.ComputeLosses(randn(2, 3, 64, 64), [Box(0, 0, 40, 40, 2), Box(0, 0, 64, 64, 0)]);
+            var losses = model.ComputeLosses(randn(2, 3, 64, 64, generator: generator), [Box(0, 0, 40, 40, 2), Box(0, 0, 64, 64, 0)]);
             Assert.Equal(30f, losses.NumPositives.item<float>());
             foreach (var v in losses.Terms.Select(t => t.Value))
                 Assert.True(float.IsFinite(v.item<float>()) && v.item<float>() > 0, $"{loss.Name}: {v.item<float>()}");
@@ -116,8 +118,9 @@ public class FoveaBoxDetectorTests
     public void AnImageWithoutGroundTruthGivesZeroBoxLoss()
     {
         using var scope = NewDisposeScope();
+        using var generator = new torch.Generator(3);
         var model = FoveaBoxFixtures.TinyFoveaBox(numClasses: 3);
-        var losses = model.ComputeLosses(randn(1, 3, 64, 64), [Empty()]);
+        var losses = model.ComputeLosses(randn(1, 3, 64, 64, generator: generator), [Empty()]);
         Assert.Equal(0.0f, losses["box"].item<float>());
         Assert.Equal(0.0f, losses.NumPositives.item<float>());
         var cls = losses.Classification.item<float>();
@@ -140,11 +143,12 @@ public class FoveaBoxDetectorTests
     public void PredictDecodesBoxesInsideTheImageSortedByScore()
     {
         using var scope = NewDisposeScope();
+        using var generator = new torch.Generator(4);
         var model = FoveaBoxFixtures.TinyFoveaBox(numClasses: 3);
         model.eval();
         using (no_grad())   // lower the classifier bias so that the untrained model produces candidates
             model.named_parameters().First(p => p.name.EndsWith("conv_cls.bias")).parameter.fill_(0.0f);
-        var dets = model.Predict(randn(2, 3, 64, 96), [(64, 96), (50, 80)]);
+        var dets = model.Predict(randn(2, 3, 64, 96, generator: generator), [(64, 96), (50, 80)]);
         Assert.Equal(2, dets.Count);
         foreach (var (d, (h, w)) in dets.Zip(new[] { (64, 96), (50, 80) }))
         {

@@ -26,9 +26,10 @@ public class GflDetectorTests
     public void HeadOutputsClassScoresAndFourDistributionsOfSeventeenBinsPerLocation()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(1);
         var model = GflFixtures.TinyGfl(numClasses: 3);
         Assert.Equal(68, model.BoxValuesPerPrior);
-        var outputs = model.forward(torch.randn(2, 3, 128, 96));
+        var outputs = model.forward(torch.randn(2, 3, 128, 96, generator: generator));
         int[] strides = [8, 16, 32, 64, 128];
         for (int l = 0; l < 5; l++)
         {
@@ -62,9 +63,10 @@ public class GflDetectorTests
     public void AnImageWithoutGroundTruthGivesZeroBoxLosses()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(2);
         var model = GflFixtures.TinyGfl(numClasses: 3);
         var empty = new DetectionTarget(torch.zeros(0, 4), torch.zeros(0, dtype: ScalarType.Int64));
-        var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64), [empty]);
+        var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64, generator: generator), [empty]);
         Assert.Equal(["classification", "box", "dfl"], losses.Names.ToArray());
         Assert.Equal(0.0f, losses["box"].item<float>());
         Assert.Equal(0.0f, losses["dfl"].item<float>());
@@ -78,6 +80,7 @@ public class GflDetectorTests
     public void EveryClassificationLossGivesFinitePositiveLossesAndBackwardWorks()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(3);
         foreach (IClassificationLoss loss in new IClassificationLoss[] { new QualityFocalLoss(), new HierarchicalProgressiveFocalLoss(), new SigmoidFocalLoss(), new VarifocalLoss() })
         {
             var model = GflFixtures.TinyGfl(numClasses: 3, loss);
@@ -86,7 +89,7 @@ public class GflDetectorTests
                 new DetectionTarget(torch.tensor(new float[] { 10, 12, 50, 60, 4, 70, 30, 120 }).reshape(2, 4), torch.tensor(new long[] { 2, 0 })),
                 new DetectionTarget(torch.tensor(new float[] { 30, 20, 120, 100 }).reshape(1, 4), torch.tensor(new long[] { 1 })),
             };
-            var losses = model.ComputeLosses(torch.randn(2, 3, 128, 128), targets);
+            var losses = model.ComputeLosses(torch.randn(2, 3, 128, 128, generator: generator), targets);
             Assert.True(losses.NumPositives.item<float>() >= 3);
             foreach (var v in losses.Terms.Select(t => t.Value))
                 Assert.True(float.IsFinite(v.item<float>()) && v.item<float>() > 0, $"{loss.Name}: {v.item<float>()}");
@@ -184,11 +187,12 @@ public class GflDetectorTests
     public void PredictRanksBySigmoidScoresAloneAndKeepsBoxesOnTheImage()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(4);
         var model = GflFixtures.TinyGfl(numClasses: 3);
         model.eval();
         using (torch.no_grad())
             model.named_parameters().First(p => p.name.EndsWith("gfl_cls.bias")).parameter.fill_(0.0f);
-        var dets = model.Predict(torch.randn(2, 3, 64, 96), [(64, 96), (50, 80)]);
+        var dets = model.Predict(torch.randn(2, 3, 64, 96, generator: generator), [(64, 96), (50, 80)]);
         Assert.Equal(2, dets.Count);
         foreach (var (d, (h, w)) in dets.Zip(new[] { (64, 96), (50, 80) }))
         {

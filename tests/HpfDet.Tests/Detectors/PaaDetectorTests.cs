@@ -34,10 +34,11 @@ public class PaaDetectorTests
     public void EveryClassificationLossGivesPositivesAndFiniteLossesWithBackward()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(1);
         foreach (IClassificationLoss loss in new IClassificationLoss[] { new SigmoidFocalLoss(), new HierarchicalProgressiveFocalLoss(), new QualityFocalLoss(), new VarifocalLoss() })
         {
             var model = PaaFixtures.TinyPaa(numClasses: 3, loss);
-            var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64), [OneBox(10, 12, 50, 60, 2)]);
+            var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64, generator: generator), [OneBox(10, 12, 50, 60, 2)]);
             Assert.Equal(["classification", "box", "iou"], losses.Names.ToArray());
             Assert.True(losses.NumPositives.item<float>() >= 1, loss.Name);
             foreach (var v in losses.Terms.Select(t => t.Value))
@@ -53,11 +54,12 @@ public class PaaDetectorTests
     public void HpfSeesThePositivesPerLevel()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(2);
         var hpf = new HierarchicalProgressiveFocalLoss();
         var model = PaaFixtures.TinyPaa(numClasses: 3, hpf);
         // A small and a large box: candidates on several levels.
         var target = new DetectionTarget(torch.tensor(new float[] { 4, 4, 30, 28, 20, 10, 120, 125 }).reshape(2, 4), torch.tensor(new long[] { 0, 1 }));
-        var losses = model.ComputeLosses(torch.randn(1, 3, 128, 128), [target]);
+        var losses = model.ComputeLosses(torch.randn(1, 3, 128, 128, generator: generator), [target]);
         var perLevel = hpf.LastStatistics!.Positives.data<double>().ToArray();
         Assert.Equal(5, perLevel.Length);
         Assert.Equal(losses.NumPositives.item<float>(), perLevel.Sum(), 3);
@@ -68,8 +70,9 @@ public class PaaDetectorTests
     public void PositivesAreAFewOfTheFirstAssignmentsCandidatesWithTheirGroundTruth()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(3);
         var model = PaaFixtures.TinyPaa(numClasses: 3);
-        var outputs = model.forward(torch.randn(1, 3, 128, 128));
+        var outputs = model.forward(torch.randn(1, 3, 128, 128, generator: generator));
         var target = OneBox(20, 30, 90, 100, 1);
         var losses = model.ComputeLosses(outputs, [target], [(128, 128)]);
         // The first assignment (IoU ≥ 0.1 with the box, on 5 levels) gives many more candidates; at most
@@ -85,10 +88,11 @@ public class PaaDetectorTests
     public void CrowdBoxesAndEmptyImagesGetNoPositives()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(4);
         var model = PaaFixtures.TinyPaa(numClasses: 3);
         var crowd = new DetectionTarget(torch.tensor(new float[] { 10, 12, 50, 60 }).reshape(1, 4), torch.tensor(new long[] { 2 }), torch.tensor(new[] { true }));
         var empty = new DetectionTarget(torch.zeros(0, 4), torch.zeros(0, dtype: ScalarType.Int64));
-        var losses = model.ComputeLosses(torch.randn(2, 3, 64, 64), [crowd, empty]);
+        var losses = model.ComputeLosses(torch.randn(2, 3, 64, 64, generator: generator), [crowd, empty]);
         Assert.Equal(0f, losses.NumPositives.item<float>());
         Assert.Equal(0f, losses["box"].item<float>());
         Assert.Equal(0f, losses["iou"].item<float>());
@@ -115,6 +119,7 @@ public class PaaDetectorTests
     public void IoUTargetsAndBoxWeightsComeFromTheDecodedBoxes()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(5);
         // With every regression output 0 the decoded boxes are the anchors, so the IoU target of each positive
         // is its anchor's IoU with the box; the IoU BCE then is 0.5 · mean over positives of
         // BCE(σ(0) = ½, IoU) = 0.5 · ln 2 (BCE with logit 0 is ln 2 whatever the target).
@@ -122,7 +127,7 @@ public class PaaDetectorTests
         using (torch.no_grad())
             foreach (var (name, p) in model.Head.named_parameters())
                 if (name.StartsWith("atss_reg") || name.StartsWith("atss_centerness")) p.zero_();
-        var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64), [OneBox(8, 8, 56, 56, 0)]);
+        var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64, generator: generator), [OneBox(8, 8, 56, 56, 0)]);
         Assert.True(losses.NumPositives.item<float>() >= 1);
         Assert.Equal(0.5 * Math.Log(2), losses["iou"].item<float>(), 5);
         var box = losses["box"].item<float>();

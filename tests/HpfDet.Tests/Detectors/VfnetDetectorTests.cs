@@ -32,8 +32,9 @@ public class VfnetDetectorTests
     public void HeadOutputsHaveOneMapPerLevelWithPositiveDistances()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(1);
         var model = VfnetFixtures.TinyVfnet(numClasses: 3);
-        var outputs = model.forward(torch.randn(2, 3, 128, 96));
+        var outputs = model.forward(torch.randn(2, 3, 128, 96, generator: generator));
         int[] strides = [8, 16, 32, 64, 128];
         for (int l = 0; l < 5; l++)
         {
@@ -138,9 +139,10 @@ public class VfnetDetectorTests
     public void TheVarifocalTargetsAreTheRefinedBoxesIoUsAndTheBoxTermsReadInitialAndRefinedBoxes()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(2);
         var model = VfnetFixtures.TinyVfnet(numClasses: 3, new VarifocalLoss());
         var target = new DetectionTarget(torch.tensor(new float[] { 10, 12, 50, 60, 30, 5, 62, 30 }).reshape(2, 4), torch.tensor(new long[] { 2, 0 }));
-        var outputs = model.forward(torch.randn(1, 3, 64, 64));
+        var outputs = model.forward(torch.randn(1, 3, 64, 64, generator: generator));
         var losses = model.ComputeLosses(outputs, [target], [(64, 64)]);
         Assert.Equal(["classification", "box", "box_refine"], losses.Names.ToArray());
 
@@ -177,12 +179,13 @@ public class VfnetDetectorTests
     public void EveryClassificationLossGivesPositivesAndFiniteLossesAndHpfSeesTheLevels()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(3);
         foreach (IClassificationLoss loss in new IClassificationLoss[] { new SigmoidFocalLoss(), new HierarchicalProgressiveFocalLoss(), new QualityFocalLoss(), new VarifocalLoss() })
         {
             var model = VfnetFixtures.TinyVfnet(numClasses: 3, loss);
             var target = new DetectionTarget(torch.tensor(new float[] { 10, 12, 50, 60, 4, 30, 30, 62 }).reshape(2, 4), torch.tensor(new long[] { 2, 1 }));
             // Two images, the second with 48×56 content inside the 64×64 batch.
-            var losses = model.ComputeLosses(torch.randn(2, 3, 64, 64), [target, target], [(64, 64), (48, 56)]);
+            var losses = model.ComputeLosses(torch.randn(2, 3, 64, 64, generator: generator), [target, target], [(64, 64), (48, 56)]);
             Assert.Equal(["classification", "box", "box_refine"], losses.Names.ToArray());
             Assert.True(losses.NumPositives.item<float>() >= 2);
             foreach (var v in losses.Terms.Select(t => t.Value))
@@ -203,11 +206,12 @@ public class VfnetDetectorTests
     public void PredictGivesClippedDetectionsFromTheRefinedBoxes()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(4);
         var model = VfnetFixtures.TinyVfnet(numClasses: 3);
         model.eval();
         using (torch.no_grad())   // lower the classifier bias so that the untrained model produces candidates
             model.named_parameters().First(p => p.name.EndsWith("vfnet_cls.bias")).parameter.fill_(0.0f);
-        var dets = model.Predict(torch.randn(2, 3, 64, 96), [(64, 96), (50, 80)]);
+        var dets = model.Predict(torch.randn(2, 3, 64, 96, generator: generator), [(64, 96), (50, 80)]);
         Assert.Equal(2, dets.Count);
         foreach (var (d, (h, w)) in dets.Zip(new[] { (64, 96), (50, 80) }))
         {

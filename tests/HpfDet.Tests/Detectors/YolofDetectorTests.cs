@@ -34,12 +34,13 @@ public class YolofDetectorTests
     public void EveryClassificationLossGivesPositivesAndFiniteLossesAndHpfSeesOneLevel()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(1);
         foreach (IClassificationLoss loss in new IClassificationLoss[] { new SigmoidFocalLoss(), new HierarchicalProgressiveFocalLoss(), new QualityFocalLoss(), new VarifocalLoss() })
         {
             var model = YolofFixtures.TinyYolof(numClasses: 3, loss);
             model.train();
             var targets = new[] { Target((10, 12, 50, 60, 2), (70, 20, 120, 90, 0)), Target((0, 0, 64, 64, 1)) };
-            var losses = model.ComputeLosses(torch.randn(2, 3, 128, 128), targets);
+            var losses = model.ComputeLosses(torch.randn(2, 3, 128, 128, generator: generator), targets);
             Assert.Equal(["classification", "box"], losses.Names.ToArray());
             Assert.True(losses.NumPositives.item<float>() >= 2, $"{loss.Name}: {losses.NumPositives.item<float>()} positives");
             foreach (var v in losses.Terms.Select(t => t.Value))
@@ -62,10 +63,11 @@ public class YolofDetectorTests
     public void AnImageWithoutObjectsGivesAZeroBoxLossWithAGraph()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(2);
         var model = YolofFixtures.TinyYolof(numClasses: 2);
         model.train();
         var empty = new DetectionTarget(torch.zeros(0, 4), torch.zeros(0, dtype: ScalarType.Int64));
-        var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64), [empty]);
+        var losses = model.ComputeLosses(torch.randn(1, 3, 64, 64, generator: generator), [empty]);
         Assert.Equal(0f, losses.Terms.Single(t => t.Name == "box").Value.item<float>());
         Assert.True(float.IsFinite(losses.Total.item<float>()));
         losses.Total.backward();
@@ -75,10 +77,10 @@ public class YolofDetectorTests
     public void ImplicitObjectnessIsTheFormulaAndGivesTheProductOfProbabilities()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(7);
         const int a = 2, c = 3;
-        torch.manual_seed(7);
-        var cls = torch.randn(1, a * c, 2, 2).mul(4);
-        var obj = torch.randn(1, a, 2, 2).mul(4);
+        var cls = torch.randn(1, a * c, 2, 2, generator: generator).mul(4);
+        var obj = torch.randn(1, a, 2, 2, generator: generator).mul(4);
         var result = YolofHead.ImplicitObjectness(cls, obj, c);
         Assert.Equal(new long[] { 1, a * c, 2, 2 }, result.shape);
         var x = cls.to(ScalarType.Float64).data<double>().ToArray();
@@ -104,6 +106,7 @@ public class YolofDetectorTests
     [Fact]
     public void OnlyTheBackboneKeepsItsBatchNormsInEvalModeWhenTraining()
     {
+        using var generator = new torch.Generator(4);
         var model = YolofFixtures.TinyYolof(numClasses: 2);
         model.train();
         static IEnumerable<BatchNorm2d> Norms(nn.Module m) => m.modules().OfType<BatchNorm2d>();
@@ -114,7 +117,7 @@ public class YolofDetectorTests
         // Batch statistics: a training forward moves the neck's running mean.
         var norm = Norms(model.Neck).First();
         var before = norm.running_mean!.clone();
-        using (torch.no_grad()) model.forward(torch.randn(2, 3, 64, 64));
+        using (torch.no_grad()) model.forward(torch.randn(2, 3, 64, 64, generator: generator));
         Assert.False(before.allclose(norm.running_mean!));
     }
 
@@ -122,9 +125,10 @@ public class YolofDetectorTests
     public void OnlyC5FeedsTheNeckAndTheHeadHasOneLevelOfFiveAnchors()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(5);
         var model = YolofFixtures.TinyYolof(numClasses: 3);
         model.eval();
-        var outputs = model.forward(torch.randn(1, 3, 96, 128));
+        var outputs = model.forward(torch.randn(1, 3, 96, 128, generator: generator));
         Assert.Equal(1, outputs.NumLevels);
         Assert.Equal(new long[] { 1, 5 * 3, 3, 4 }, outputs.ClassLogits[0].shape);     // stride 32
         Assert.Equal(new long[] { 1, 5 * 4, 3, 4 }, outputs.BoxRegression[0].shape);
@@ -132,7 +136,7 @@ public class YolofDetectorTests
         // Location (0, 0): squares of side 32·(1, 2, 4, 8, 16) centred at (0, 0).
         Assert.Equal(new float[] { -16, -16, 16, 16, -32, -32, 32, 32, -64, -64, 64, 64, -128, -128, 128, 128, -256, -256, 256, 256 },
             priors.All.narrow(0, 0, 5).reshape(-1).data<float>().ToArray());
-        var detections = model.Predict(torch.randn(2, 3, 64, 64));
+        var detections = model.Predict(torch.randn(2, 3, 64, 64, generator: generator));
         Assert.Equal(2, detections.Count);
     }
 

@@ -96,9 +96,10 @@ public class OnnxParityTests(ITestOutputHelper output)
     static void CalibratePredictors(DenseDetector model, string classifier, double logitStd, string regressor, double deltaStd)
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(1);
         using var noGrad = torch.no_grad();
         using var pixelSpread = 50.ToScalar();
-        var o = model.forward(torch.randn(1, 3, 128, 160).mul(pixelSpread));
+        var o = model.forward(torch.randn(1, 3, 128, 160, generator: generator).mul(pixelSpread));
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         using var logitScale = (logitStd / DenseHeadOutputs.Flatten(o.ClassLogits, model.NumClasses).std().item<float>()).ToScalar();
         using var deltaScale = (deltaStd / DenseHeadOutputs.Flatten(o.BoxRegression, 4).std().item<float>()).ToScalar();

@@ -19,17 +19,16 @@ public class LossPropertyTests
     /// <summary>Two levels of random float64 inputs with positives, background, ignore and weight-0 rows.</summary>
     static List<ClassificationLevelInput> RandomLevels(int seed, double logitScale = 2.0, bool soft = false, long[]? rows = null)
     {
-        var gen = torch.Generator.Default;
-        torch.manual_seed(seed);
+        using var generator = new torch.Generator((ulong)seed);
         var levels = new List<ClassificationLevelInput>();
         foreach (var n in rows ?? [7, 5])
         {
-            var x = (torch.randn(n, C, dtype: ScalarType.Float64) * logitScale).requires_grad_(true);
-            var labels = torch.randint(0, C + 1, n, dtype: ScalarType.Int64);
+            var x = (torch.randn(n, C, dtype: ScalarType.Float64, generator: generator) * logitScale).requires_grad_(true);
+            var labels = torch.randint(0, C + 1, n, dtype: ScalarType.Int64, generator: generator);
             if (n > 2) labels[n - 1] = torch.tensor(-1L);           // an ignored row
-            var weights = torch.rand(n, dtype: ScalarType.Float64) + 0.5;
+            var weights = torch.rand(n, dtype: ScalarType.Float64, generator: generator) + 0.5;
             if (n > 3) weights[n - 2] = torch.tensor(0.0);           // a weight-0 row
-            var q = soft ? torch.rand(n, dtype: ScalarType.Float64) * 0.9 + 0.05 : null;
+            var q = soft ? torch.rand(n, dtype: ScalarType.Float64, generator: generator) * 0.9 + 0.05 : null;
             levels.Add(new ClassificationLevelInput(x, labels, weights, q));
         }
         return levels;

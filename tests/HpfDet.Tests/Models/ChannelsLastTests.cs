@@ -25,10 +25,11 @@ public class ChannelsLastTests
     public void AConvertedConvolutionGivesTheSameOutputAndGradients()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(1);
         torch.manual_seed(3);
         var conv = nn.Conv2d(8, 16, 3, padding: 1);
-        var x = torch.randn(2, 8, 9, 7);
-        var w = torch.randn(2, 16, 9, 7);
+        var x = torch.randn(2, 8, 9, 7, generator: generator);
+        var w = torch.randn(2, 16, 9, 7, generator: generator);
         var reference = conv.call(x);
         reference.mul(w).sum().backward();
         var referenceGrad = conv.weight!.grad!.clone();
@@ -54,12 +55,13 @@ public class ChannelsLastTests
         // subsampling: shapes where libtorch's own channels-last 1×1 convolution is wrong, strided or not
         // (see ShortcutConvolution). The gradients matter too: bf16 training runs channels-last.
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(2);
         torch.manual_seed(5);
         var model = new ResNet(new ResNetOptions(depth, BlocksPerStage: [1, 1, 1, 1]));
         model.eval();
-        var x = torch.randn(2, 3, height, width);
+        var x = torch.randn(2, 3, height, width, generator: generator);
         var expected = model.call(x);
-        var g = expected.Select(e => torch.randn_like(e)).ToArray();
+        var g = expected.Select(e => torch.randn(e.shape, generator: generator)).ToArray();
         expected.Zip(g).Select(p => p.First.mul(p.Second).sum()).Aggregate((a, b) => a + b).backward();
         var expectedGrads = model.named_parameters().Where(p => p.parameter.grad is not null)
             .ToDictionary(p => p.name, p => p.parameter.grad!.clone());

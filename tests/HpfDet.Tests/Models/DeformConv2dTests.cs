@@ -34,10 +34,11 @@ public class DeformConv2dTests
     public void ZeroOffsetsGiveTheOrdinaryConvolution()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(1);
         foreach (var (kernel, padding, dilation) in new[] { (3, 1, 1), (3, 0, 1), (3, 2, 2), (1, 0, 1) })
         {
             var conv = Float64Conv(3, 5, kernel, padding, dilation, bias: true, seed: kernel + padding + dilation);
-            var input = torch.randn(2, 3, 7, 6, dtype: ScalarType.Float64);
+            var input = torch.randn(2, 3, 7, 6, dtype: ScalarType.Float64, generator: generator);
             long outH = conv.OutputSize(7), outW = conv.OutputSize(6);
             var offsets = torch.zeros(2, 2 * kernel * kernel, outH, outW, dtype: ScalarType.Float64);
             var expected = nn.functional.conv2d(input, conv.Weight, conv.Bias, padding: [padding, padding], dilation: [dilation, dilation]);
@@ -49,8 +50,9 @@ public class DeformConv2dTests
     public void AUniformIntegerOffsetShiftsTheInput()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(2);
         var conv = Float64Conv(2, 3, 3, 1, 1, bias: false, seed: 1);
-        var input = torch.randn(1, 2, 6, 7, dtype: ScalarType.Float64);
+        var input = torch.randn(1, 2, 6, 7, dtype: ScalarType.Float64, generator: generator);
         // Every tap moved by (Δy, Δx) = (1, −2): output(i, j) = Σ_ab w[a, b]·X[i − 1 + a + 1, j − 1 + b − 2]
         // = Σ_ab w[a, b]·X[i + a, j + b − 3], X zero outside. That is an unpadded convolution of P with
         // P[u, v] = X[u, v − 3]: X with 3 zero columns on the left, 2 zero rows below (rows i + a up to 5 + 2),
@@ -66,8 +68,9 @@ public class DeformConv2dTests
     public void PerTapIntegerOffsetsThatDoubleTheTapSpacingGiveADilatedConvolution()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(3);
         var conv = Float64Conv(2, 3, 3, 1, 1, bias: true, seed: 2);
-        var input = torch.randn(2, 2, 8, 5, dtype: ScalarType.Float64);
+        var input = torch.randn(2, 2, 8, 5, dtype: ScalarType.Float64, generator: generator);
         // Tap (a, b) at base (i − 1 + a, j − 1 + b) moved by (a − 1, b − 1) samples (i + 2(a − 1), j + 2(b − 1)):
         // a 3×3 convolution with dilation 2 and padding 2.
         var perTap = new List<double>();
@@ -117,14 +120,14 @@ public class DeformConv2dTests
     public void GradientsMatchFiniteDifferences()
     {
         using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator(7);
         var conv = Float64Conv(2, 3, 3, 1, 1, bias: true, seed: 5);
-        var input = torch.randn(1, 2, 4, 5, dtype: ScalarType.Float64);
+        var input = torch.randn(1, 2, 4, 5, dtype: ScalarType.Float64, generator: generator);
         // Non-integer offsets, at least 0.2 from an integer, so that no finite-difference step crosses a kink.
-        var generator = new torch.Generator(7);
         var whole = torch.randint(-2, 2, [1, 18, 4, 5], dtype: ScalarType.Float64, generator: generator);
         var fraction = torch.rand([1, 18, 4, 5], dtype: ScalarType.Float64, generator: generator).mul(0.6).add(0.2);
         var offsets = whole.add(fraction);
-        var projection = torch.randn(1, 3, 4, 5, dtype: ScalarType.Float64);
+        var projection = torch.randn(1, 3, 4, 5, dtype: ScalarType.Float64, generator: generator);
 
         double Objective(Tensor x, Tensor o)
         {

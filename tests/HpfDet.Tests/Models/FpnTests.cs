@@ -14,13 +14,14 @@ public class FpnTests
     [InlineData(256, 384, new long[] { 32, 16, 8, 4, 2 }, new long[] { 48, 24, 12, 6, 3 })]
     public void ResNet18FpnGivesFiveLevels(int height, int width, long[] heights, long[] widths)
     {
+        using var generator = new torch.Generator(1);
         torch.manual_seed(5);
         using var backbone = new ResNet(new ResNetOptions(ResNetDepth.R18));
         using var fpn = new Fpn(new FpnOptions(backbone.OutChannels));
         backbone.eval();
         fpn.eval();
         using var noGrad = torch.no_grad();
-        using var x = torch.randn(1, 3, height, width);
+        using var x = torch.randn(1, 3, height, width, generator: generator);
         var features = backbone.forward(x);
         var levels = fpn.forward(features);
         Assert.Equal(5, levels.Length);

@@ -60,10 +60,11 @@ public class ResNetTests
     [Fact]
     public void ResNet18OutputsC3C4C5AtStrides8To32()
     {
+        using var generator = new torch.Generator(1);
         torch.manual_seed(1);
         using var model = new ResNet(new ResNetOptions(ResNetDepth.R18));
         model.eval();
-        using var x = torch.randn(1, 3, 64, 96);
+        using var x = torch.randn(1, 3, 64, 96, generator: generator);
         var outputs = model.forward(x);
         // 64x96 → conv1 (s2) 32x48 → maxpool (s2) 16x24 → layer2 8x12, layer3 4x6, layer4 2x3.
         Assert.Equal(new long[] { 1, 128, 8, 12 }, outputs[0].shape);
@@ -76,10 +77,11 @@ public class ResNetTests
     [Fact]
     public void ResNet50OutputChannelsOnTinyInput()
     {
+        using var generator = new torch.Generator(2);
         torch.manual_seed(2);
         using var model = new ResNet(new ResNetOptions(ResNetDepth.R50));
         model.eval();
-        using var x = torch.randn(1, 3, 64, 96);
+        using var x = torch.randn(1, 3, 64, 96, generator: generator);
         using var noGrad = torch.no_grad();
         var outputs = model.forward(x);
         Assert.Equal(new long[] { 1, 512, 8, 12 }, outputs[0].shape);
@@ -92,13 +94,14 @@ public class ResNetTests
     [Fact]
     public void FrozenStagesGetNoGradientAndNormEvalKeepsRunningStats()
     {
+        using var generator = new torch.Generator(3);
         torch.manual_seed(3);
         using var model = new ResNet(new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true));
         model.train();
         var state = model.state_dict();
         using var meanBefore = state["layer3.0.bn1.running_mean"].clone();
         using var varBefore = state["layer2.1.bn2.running_var"].clone();
-        using var x = torch.randn(2, 3, 64, 64);
+        using var x = torch.randn(2, 3, 64, 64, generator: generator);
         var outputs = model.forward(x);
         using var loss = outputs[2].sum();
         loss.backward();
@@ -124,12 +127,13 @@ public class ResNetTests
     public void WithoutNormEvalTrainingForwardUpdatesRunningStats()
     {
         // The control for the test above: the same forward pass does move the statistics when BN trains.
+        using var generator = new torch.Generator(4);
         torch.manual_seed(4);
         using var model = new ResNet(new ResNetOptions(ResNetDepth.R18, FrozenStages: -1, NormEval: false));
         model.train();
         var state = model.state_dict();
         using var meanBefore = state["layer3.0.bn1.running_mean"].clone();
-        using var x = torch.randn(2, 3, 64, 64);
+        using var x = torch.randn(2, 3, 64, 64, generator: generator);
         var outputs = model.forward(x);
         Assert.False(TensorsEqual(meanBefore, state["layer3.0.bn1.running_mean"]));
         Assert.True(model.named_parameters().All(p => p.parameter.requires_grad));
