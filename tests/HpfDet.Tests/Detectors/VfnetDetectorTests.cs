@@ -42,10 +42,15 @@ public class VfnetDetectorTests
             Assert.Equal([2L, 3, h, w], outputs.ClassLogits[l].shape);
             Assert.Equal([2L, 4, h, w], outputs.BoxRegression[l].shape);
             Assert.Equal([2L, 4, h, w], outputs[VfnetHead.InitialBoxTerm][l].shape);
-            // exp(·)·denominator: positive; at the Normal(0, 0.01) initialisation close to the level's denominator.
+            // exp(·)·denominator: positive, and at the Normal(0, 0.01) initialisation near the level's denominator.
+            // Over fixture seeds 0-11 the mean log(term / denominator) was within ±0.19 and the largest |log| 0.76
+            // (a 0.5-2× bound on every value failed at seed 4, and at seed 0 with another input), so: |mean| < 0.3
+            // and every value within 3× of it.
             var initial = outputs[VfnetHead.InitialBoxTerm][l];
             double denominator = 64 << l;
-            Assert.True(initial.min().item<float>() > 0.5 * denominator && initial.max().item<float>() < 2 * denominator, $"level {l}");
+            Assert.True(initial.min().item<float>() > 0, $"level {l}");
+            var logRatio = initial.div(denominator).log();
+            Assert.True(Math.Abs(logRatio.mean().item<float>()) < 0.3 && logRatio.abs().max().item<float>() < Math.Log(3), $"level {l}: mean log(term / {denominator}) {logRatio.mean().item<float>():F3}, max |log| {logRatio.abs().max().item<float>():F3}");
             Assert.True(outputs.BoxRegression[l].min().item<float>() > 0);
         }
         Assert.InRange(torch.sigmoid(outputs.ClassLogits[0]).mean().item<float>(), 0.005f, 0.02f);

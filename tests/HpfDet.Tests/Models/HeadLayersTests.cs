@@ -13,6 +13,7 @@ public class HeadLayersTests
     {
         using var generator = new torch.Generator(1);
         using var tower = new ConvTower(inChannels: 8, channels: 16, count: 2, groups: 4);
+        HeadInit.NormalConvs(tower, generator);   // TorchSharp leaves GroupNorm's affine parameters uninitialised (NaN possible)
         var keys = tower.state_dict().Keys.ToHashSet();
         Assert.Equal(new HashSet<string> { "0.conv.weight", "0.gn.weight", "0.gn.bias", "1.conv.weight", "1.gn.weight", "1.gn.bias" }, keys);
         Assert.Equal(16, tower.OutChannels);
