@@ -192,21 +192,22 @@ def seeds_of(folder, model):
     return out
 
 
-def seed_study(folder, model, native):
-    """(HPF − native mean AP, a sentence with every seed, mean ± std and the paired test) for one detector."""
+def seed_study(folder, model, native, label='focal loss'):
+    """(HPF − native mean AP, a sentence with every seed, mean ± std and the paired test) for one detector;
+    `label` names the native loss in the sentence."""
     runs = seeds_of(folder, model)
     a, b = runs.get(native, {}), runs.get('hpf', {})
     if not a or not b:
         return 'not available', 'not available.'
     d = st.mean(b.values()) - st.mean(a.values())
     ms = lambda v: f"{st.mean(v):.3f} ± {st.stdev(v):.3f}" if len(v) > 1 else f"{st.mean(v):.3f}"
-    text = (f"focal loss {' / '.join(f'{a[k]:.3f}' for k in sorted(a))} ({ms(list(a.values()))}), "
+    text = (f"{label} {' / '.join(f'{a[k]:.3f}' for k in sorted(a))} ({ms(list(a.values()))}), "
             f"HPF {' / '.join(f'{b[k]:.3f}' for k in sorted(b))} ({ms(list(b.values()))}) for seeds {', '.join(str(k) for k in sorted(b))}")
     paired = [b[k] - a[k] for k in sorted(set(a) & set(b))]
     if len(paired) > 1:
         sd = st.stdev(paired)
         t = st.mean(paired) / (sd / len(paired) ** 0.5) if sd > 0 else float('inf')
-        text += (f"; paired HPF − focal loss {', '.join(f'{x:+.3f}' for x in paired)} (mean {st.mean(paired):+.3f}, "
+        text += (f"; paired HPF − {label} {', '.join(f'{x:+.3f}' for x in paired)} (mean {st.mean(paired):+.3f}, "
                  f"paired t-test p {t_two_sided_p(t, len(paired) - 1):.2f}).")
     else:
         text += '.'
