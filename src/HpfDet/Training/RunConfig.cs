@@ -88,6 +88,8 @@ public sealed class TrainConfig
     public List<int>? DecayEpochs { get; set; }
     public double? GradClip { get; set; }
     public int EvalEvery { get; set; } = 1;
+    /// <summary>Epochs between checkpoints (0: only the last and an interrupted run's).</summary>
+    public int CheckpointEvery { get; set; } = 1;
     public int Seed { get; set; } = 0;
     public int? MaxIters { get; set; }
     /// <summary>Short side of the training (and test) scale.</summary>
@@ -477,6 +479,7 @@ public sealed class RunConfig
                 $"it must list 0-based epochs in increasing order, each from 0 to train.epochs - 1 = {Train.Epochs - 1}, or be null for 8/12 and 11/12 of the run");
         if (Train.GradClip is { } clip) Number("train.grad_clip", clip, 0, double.PositiveInfinity, minOpen: true, why: "or null for no clipping");
         Int("train.eval_every", Train.EvalEvery, 0, 100_000, "0 evaluates only after the last epoch");
+        Int("train.checkpoint_every", Train.CheckpointEvery, 0, 100_000, "0 checkpoints only after the last epoch and when interrupted");
         Int("train.seed", Train.Seed, 0, int.MaxValue);
         if (Train.MaxIters is { } maxIters) Int("train.max_iters", maxIters, 1, int.MaxValue, "or null to run every epoch");
         Int("train.scale", Train.Scale, 32, 4096, "short side in pixels");
@@ -550,7 +553,7 @@ public sealed class RunConfig
     public TransformPipeline TestTransforms() => TransformPipeline.ForEvaluation(new ResizeScale(Train.Scale, Train.MaxSize));
 
     public TrainerOptions TrainerOptions() => new(Train.Epochs, Train.Lr, Train.Momentum, Train.WeightDecay, Train.WarmupIters, Train.WarmupRatio,
-        Train.DecayEpochs?.ToArray(), Train.GradClip, Train.EvalEvery, Train.MaxIters, Train.LogEvery, ComputePrecisionNames.Parse(Train.Precision));
+        Train.DecayEpochs?.ToArray(), Train.GradClip, Train.EvalEvery, Train.MaxIters, Train.LogEvery, ComputePrecisionNames.Parse(Train.Precision), Train.CheckpointEvery);
 
     /// <summary>Reads the configured training and validation splits.</summary>
     public (DetectionDataset Train, DetectionDataset Val) LoadDatasets(DataReadOptions? options = null)

@@ -19,6 +19,7 @@ namespace HpfDet.Training;
 /// <param name="MaxIterations">Stop after this many global iterations (null: run all epochs).</param>
 /// <param name="LogEveryIterations">Write a log line every N iterations (the first and last always).</param>
 /// <param name="Precision">Float32, or BFloat16: bfloat16 working copy with float32 master weights (<see cref="BFloat16Training"/>); evaluations during training then run in bfloat16 too.</param>
+/// <param name="CheckpointEveryEpochs">Write the checkpoint after every N epochs; 0 writes it only after the last epoch. The last epoch's and an interrupted run's are always written.</param>
 public sealed record TrainerOptions(
     int Epochs = 12,
     double LearningRate = 0.01,
@@ -31,7 +32,8 @@ public sealed record TrainerOptions(
     int EvaluateEveryEpochs = 1,
     int? MaxIterations = null,
     int LogEveryIterations = 1,
-    ComputePrecision Precision = ComputePrecision.Float32);
+    ComputePrecision Precision = ComputePrecision.Float32,
+    int CheckpointEveryEpochs = 1);
 
 /// <summary>How a <see cref="Trainer.Run"/> ended.</summary>
 public enum TrainingOutcome { Completed, Interrupted }
@@ -178,7 +180,10 @@ public sealed class Trainer : IDisposable
                 epochIteration = 0;
             }
             bool finished = epoch >= Options.Epochs || iteration >= TotalIterations;
-            SaveCheckpoint(last);
+            // A checkpoint of a large model takes a fraction of a second (tens of MB, synced to disk): runs of
+            // many short epochs may keep every Nth; the last one and an interrupted run's are always written.
+            if (finished || (epochDone && Options.CheckpointEveryEpochs > 0 && epoch % Options.CheckpointEveryEpochs == 0))
+                SaveCheckpoint(last);
             if (evaluate is not null && (finished || (epochDone && Options.EvaluateEveryEpochs > 0 && epoch % Options.EvaluateEveryEpochs == 0)))
             {
                 lastEval = evaluate(model, epochDone ? epoch : epoch + 1, iteration);

@@ -26,7 +26,7 @@ public class FoveaBoxOverfitTests(ITestOutputHelper output)
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
         IClassificationLoss loss = lossName == LossNames.Hpf ? new HierarchicalProgressiveFocalLoss() : new SigmoidFocalLoss(new SigmoidFocalLossOptions(1.5, 0.4));
         var model = FoveaBoxFixtures.TinyFoveaBox(data.ClassNames.Count, loss, pretrained: true, seed: 0, headGroups: 16);
-        var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 35, CheckpointEveryEpochs: 0);
         using var dir = TestPaths.NewTempDir();
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();

@@ -24,7 +24,7 @@ public class FsafOverfitTests(ITestOutputHelper output)
         var model = FsafFixtures.TinyFsaf(data.ClassNames.Count, new HierarchicalProgressiveFocalLoss(), pretrained: true, seed: 0, headGroups: 16);
         // Gradient clipping at norm 10, FSAF's own setting: with 35, a gradient spike when the learning rate reaches 0.01
         // was followed by a box loss that stalled (the box regressor ends in a ReLU), and AP50 stayed below 0.9.
-        var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 10);
+        var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 10, CheckpointEveryEpochs: 0);
         using var dir = TestPaths.NewTempDir();
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();

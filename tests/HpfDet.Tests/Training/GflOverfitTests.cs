@@ -30,7 +30,7 @@ public class GflOverfitTests(ITestOutputHelper output)
         var sw = Stopwatch.StartNew();
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
         var model = GflFixtures.TinyGfl(data.ClassNames.Count, loss, pretrained: true, seed: 0);
-        var options = new TrainerOptions(Epochs: epochs, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [epochs * 3 / 4], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        var options = new TrainerOptions(Epochs: epochs, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [epochs * 3 / 4], EvaluateEveryEpochs: 0, GradientClipNorm: 35, CheckpointEveryEpochs: 0);
         using var dir = TestPaths.NewTempDir();
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();

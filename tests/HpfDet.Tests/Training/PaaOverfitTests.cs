@@ -21,7 +21,7 @@ public class PaaOverfitTests(ITestOutputHelper output)
         // ATSS's schedule (60 iterations, decay at 45) reached AP50 0.862 / AP 0.690 here (0.652 AP without score
         // voting): PAA's few positives per object (2–3 after the mixture) train the classifier more slowly; a doubled
         // learning rate was worse (AP50 0.579). So the same learning rate, for longer.
-        var options = new TrainerOptions(Epochs: 90, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [70], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        var options = new TrainerOptions(Epochs: 90, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [70], EvaluateEveryEpochs: 0, GradientClipNorm: 35, CheckpointEveryEpochs: 0);
         using var dir = TestPaths.NewTempDir();
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();

@@ -52,6 +52,7 @@ public class RunConfigValidationTests : IDisposable
         { "train", "warmup_iters", "-1", "-1", "from 0 to" },
         { "train", "warmup_ratio", "2", "2", "[0, 1]" },
         { "train", "eval_every", "-1", "-1", "from 0 to" },
+        { "train", "checkpoint_every", "-1", "-1", "from 0 to" },
         { "train", "flip", "5", "5", "[0, 1]" },
         { "train", "grad_clip", "-35", "-35", "(0, ∞)" },
         { "train", "max_iters", "0", "0", "from 1 to" },

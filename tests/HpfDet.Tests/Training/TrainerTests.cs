@@ -52,6 +52,24 @@ public class TrainerTests
         Assert.Equal(5, logA[0].Gamma.Length);
     }
 
+    [Theory]
+    [InlineData(1, new[] { 1, 2, 3, 4, 5 })]
+    [InlineData(2, new[] { 2, 4, 5 })]
+    [InlineData(0, new[] { 5 })]
+    public void CheckpointsAreWrittenEveryNthEpochAndAfterTheLast(int every, int[] expectedEpochs)
+    {
+        // 4 images in batches of 2: 2 iterations per epoch, 5 epochs.
+        var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
+        using var dir = TestPaths.NewTempDir();
+        var model = DetectorFixtures.TinyAtss(data.ClassNames.Count);
+        var options = new TrainerOptions(Epochs: 5, LearningRate: 0.005, WarmupIterations: 3, EvaluateEveryEpochs: 0, CheckpointEveryEpochs: every);
+        using var t = new Trainer(model, DetectorFixtures.TrainLoader(data, 64), options, dir, data.ClassNames);
+        var written = new List<(int Epoch, int Iteration)>();
+        t.CheckpointWritten += path => { var info = Checkpoint.ReadInfo(path); written.Add((info.Epoch, info.Iteration)); };
+        Assert.Equal(10, t.Run().Iteration);
+        Assert.Equal(expectedEpochs.Select(e => (e, 2 * e)), written);
+    }
+
     /// <summary>A loss that returns NaN from its n-th call on: a stand-in for a diverged model.</summary>
     sealed class NanAfter(int calls) : IClassificationLoss
     {

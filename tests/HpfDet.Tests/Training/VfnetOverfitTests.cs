@@ -24,7 +24,7 @@ public class VfnetOverfitTests(ITestOutputHelper output)
         IClassificationLoss loss = lossName == LossNames.Hpf ? new HierarchicalProgressiveFocalLoss() : new VarifocalLoss();
         var data = DetectorFixtures.Shapes(4, size: 128, seed: 5, maxObjects: 3, minObject: 20, maxObject: 64);
         var model = VfnetFixtures.TinyVfnet(data.ClassNames.Count, loss, pretrained: true, seed: 0);
-        var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        var options = new TrainerOptions(Epochs: 60, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [45], EvaluateEveryEpochs: 0, GradientClipNorm: 35, CheckpointEveryEpochs: 0);
         using var dir = TestPaths.NewTempDir();
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, 128, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();

@@ -34,7 +34,7 @@ public class YolofOverfitTests(ITestOutputHelper output)
         IClassificationLoss loss = lossName == "hpf" ? new HierarchicalProgressiveFocalLoss() : new SigmoidFocalLoss();
         var model = YolofFixtures.TinyYolof(data.ClassNames.Count, loss, pretrained: true, seed: 0, encoderChannels: 128, encoderMidChannels: 32);
         // Its box regression learns slower than ATSS's: twice the iterations.
-        var options = new TrainerOptions(Epochs: 120, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [100], EvaluateEveryEpochs: 0, GradientClipNorm: 35);
+        var options = new TrainerOptions(Epochs: 120, LearningRate: 0.01, WarmupIterations: 20, DecayEpochs: [100], EvaluateEveryEpochs: 0, GradientClipNorm: 35, CheckpointEveryEpochs: 0);
         using var dir = TestPaths.NewTempDir();
         using var trainer = new Trainer(model, DetectorFixtures.TrainLoader(data, size, batch: 4, flip: false), options, dir, data.ClassNames);
         trainer.Run();
