@@ -253,6 +253,8 @@ def main():
     doc = doc.replace('{{FOVEA_DELTA}}', fovea_delta).replace('{{FOVEA_SEEDS}}', fovea_seeds)
     gfl_delta, gfl_seeds = seed_study('detectors-bccd', 'gfl-r18', 'qfl', label='QFL')
     doc = doc.replace('{{GFL_DELTA}}', gfl_delta).replace('{{GFL_SEEDS}}', gfl_seeds)
+    vfnet_delta, vfnet_seeds = seed_study('detectors-bccd', 'vfnet-r18', 'vfl', label='VFL')
+    doc = doc.replace('{{VFNET_DELTA}}', vfnet_delta).replace('{{VFNET_SEEDS}}', vfnet_seeds)
     study_headings = ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
                       'Paired difference per cell', 'Pairings across cells']
     doc = doc.replace('{{SCHEDULE}}', study_sections(os.path.join('schedule-vehicles', 'study'), study_headings))
