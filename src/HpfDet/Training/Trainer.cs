@@ -180,11 +180,12 @@ public sealed class Trainer : IDisposable
                 epochIteration = 0;
             }
             bool finished = epoch >= Options.Epochs || iteration >= TotalIterations;
+            // After the last epoch always; otherwise after every Nth completed epoch (0: never).
+            bool due(int every) => finished || (epochDone && every > 0 && epoch % every == 0);
             // A checkpoint of a large model takes a fraction of a second (tens of MB, synced to disk): runs of
-            // many short epochs may keep every Nth; the last one and an interrupted run's are always written.
-            if (finished || (epochDone && Options.CheckpointEveryEpochs > 0 && epoch % Options.CheckpointEveryEpochs == 0))
-                SaveCheckpoint(last);
-            if (evaluate is not null && (finished || (epochDone && Options.EvaluateEveryEpochs > 0 && epoch % Options.EvaluateEveryEpochs == 0)))
+            // many short epochs may keep every Nth; an interrupted run's is written where it stops (above).
+            if (due(Options.CheckpointEveryEpochs)) SaveCheckpoint(last);
+            if (evaluate is not null && due(Options.EvaluateEveryEpochs))
             {
                 lastEval = evaluate(model, epochDone ? epoch : epoch + 1, iteration);
                 model.train();
