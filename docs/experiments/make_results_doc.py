@@ -138,7 +138,7 @@ def selection():
 
 
 def detectors(folder='detectors-bccd'):
-    """Detector x loss table (one seed): final COCO numbers, VOC mAP50, positive share and last-epoch γ per level."""
+    """Detector x loss table, a row per run: final COCO numbers, VOC mAP50, positive share and last-epoch γ per level."""
     if not os.path.exists(os.path.join(R, folder, 'summary.json')):
         return '_No run has finished yet._'
     sm = summary(folder)
@@ -147,7 +147,8 @@ def detectors(folder='detectors-bccd'):
     for r in sm['runs']:
         model, loss = r['group'].split(' ')
         found.setdefault(model, {}).setdefault(loss, []).append(r)
-    lines = ['| detector | loss | seed | AP | AP50 | AP75 | VOC mAP50 | positives P3 / P4 / P5 / P6 / P7 | last-epoch γ P3 / P4 / P5 / P6 / P7 | training time | threads |',
+    # Positive shares and γ are per detector and loss (mean over its seeds), so only its first row shows them.
+    lines = ['| detector | loss | seed | AP | AP50 | AP75 | VOC mAP50 | positives P3 / P4 / P5 / P6 / P7 (mean over seeds) | last-epoch γ P3 / P4 / P5 / P6 / P7 (mean over seeds) | training time | threads |',
              '|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|']
     diffs = []
     for model in sorted(found):
@@ -155,7 +156,9 @@ def detectors(folder='detectors-bccd'):
             g = groups[f'{model} {loss}']
             share = ' / '.join(f'{v:.3f}' for v in g.get('positive_share', []))
             gam = ' / '.join(f'{v:.2f}' for v in g.get('gamma_last_epoch', [])) if loss == 'hpf' else '–'
-            for r in found[model][loss]:
+            for i, r in enumerate(found[model][loss]):
+                if i > 0:
+                    share = gam = ''
                 minutes = f"{r['training_minutes']:.1f} min" if r['training_minutes'] is not None else '–'
                 threads = '/'.join(str(t) for t in r.get('torch_threads') or []) or '–'
                 lines.append(f"| {model} | {loss} | {r['seed']} | " + ' | '.join(f'{v:.3f}' for v in r['stats'][:3])
@@ -247,14 +250,11 @@ def main():
         doc = doc.replace('{{%s_LEVELS}}' % key, level_table(groups, ['fl', 'hpf']) if groups else '')
         doc = doc.replace('{{%s_DELTA}}' % key, delta(groups))
     doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480')).replace('{{DETECTORS_640}}', detectors('detectors-bccd-640'))
-    fsaf_delta, fsaf_seeds = seed_study('detectors-bccd', 'fsaf-r18', 'fl')
-    doc = doc.replace('{{FSAF_DELTA}}', fsaf_delta).replace('{{FSAF_SEEDS}}', fsaf_seeds)
-    fovea_delta, fovea_seeds = seed_study('detectors-bccd', 'foveabox-r18', 'fl')
-    doc = doc.replace('{{FOVEA_DELTA}}', fovea_delta).replace('{{FOVEA_SEEDS}}', fovea_seeds)
-    gfl_delta, gfl_seeds = seed_study('detectors-bccd', 'gfl-r18', 'qfl', label='QFL')
-    doc = doc.replace('{{GFL_DELTA}}', gfl_delta).replace('{{GFL_SEEDS}}', gfl_seeds)
-    vfnet_delta, vfnet_seeds = seed_study('detectors-bccd', 'vfnet-r18', 'vfl', label='VFL')
-    doc = doc.replace('{{VFNET_DELTA}}', vfnet_delta).replace('{{VFNET_SEEDS}}', vfnet_seeds)
+    for key, model, native, label in [('FSAF', 'fsaf-r18', 'fl', 'focal loss'), ('FOVEA', 'foveabox-r18', 'fl', 'focal loss'),
+                                      ('FCOS', 'fcos-r18', 'fl', 'focal loss'), ('GFL', 'gfl-r18', 'qfl', 'QFL'),
+                                      ('VFNET', 'vfnet-r18', 'vfl', 'VFL')]:
+        d, seeds = seed_study('detectors-bccd', model, native, label=label)
+        doc = doc.replace('{{%s_DELTA}}' % key, d).replace('{{%s_SEEDS}}' % key, seeds)
     study_headings = ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
                       'Paired difference per cell', 'Pairings across cells']
     doc = doc.replace('{{SCHEDULE}}', study_sections(os.path.join('schedule-vehicles', 'study'), study_headings))
