@@ -305,8 +305,14 @@ public static class CompareReport
         foreach (var group in byModel)
         {
             var plot = PlotSeries.NewPlot();
-            if (!AddGammaLines(plot, group.ToList(), logs, out var title)) continue;
-            plot.Title(byModel.Count > 1 ? $"{group.Key}: {title}" : $"Per-level γ of {title}");
+            if (!AddGammaLines(plot, group.ToList(), logs, out var seeds)) continue;
+            if (byModel.Count > 1)
+            {
+                // A panel is narrow: the model and its seeds only ("moving average" is said once, by the caption).
+                plot.Title($"{group.Key} hpf: {seeds}");
+                plot.Axes.Title.Label.FontSize = PanelTitleFontSize;
+            }
+            else plot.Title($"Per-level γ of hpf, moving average ({seeds})");
             plot.XLabel("iteration");
             plot.YLabel("γ");
             plot.ShowLegend(byModel.Count > 1 ? Edge.Bottom : Edge.Right);
@@ -328,9 +334,10 @@ public static class CompareReport
     }
 
     const int GammaPanelWidth = 480, GammaPanelHeight = 400;
+    const float PanelTitleFontSize = 13;
 
     /// <summary>The moving average of γ per level of each run (levels by colour, runs by line pattern); false if none is finite.</summary>
-    static bool AddGammaLines(Plot plot, IReadOnlyList<CompareRun> runs, Dictionary<CompareRun, List<IterationLog>> logs, out string title)
+    static bool AddGammaLines(Plot plot, IReadOnlyList<CompareRun> runs, Dictionary<CompareRun, List<IterationLog>> logs, out string seeds)
     {
         LinePattern[] patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
         string[] patternNames = ["solid", "dashed", "dotted", "densely dashed"];
@@ -355,11 +362,11 @@ public static class CompareReport
         }
         // Name each run's pattern while every run has its own; beyond that the patterns repeat and the
         // title only lists the seeds (it would not fit the image either).
-        title = runs.Count == 1
-            ? $"hpf, seed {runs[0].Seed}, moving average"
+        seeds = runs.Count == 1
+            ? $"seed {runs[0].Seed}"
             : runs.Count <= patterns.Length
-                ? $"hpf runs, moving average ({string.Join(", ", runs.Select((run, r) => $"seed {run.Seed} {patternNames[r]}"))})"
-                : $"{runs.Count} hpf runs (seeds {string.Join(", ", runs.Select(run => run.Seed))}), moving average";
+                ? "seed " + string.Join(", ", runs.Select((run, r) => $"{run.Seed} {patternNames[r]}"))
+                : $"seeds {string.Join(", ", runs.Select(run => run.Seed))}";
         return levelsDrawn.Count > 0;
     }
 
