@@ -10,14 +10,19 @@ namespace HpfDet.Tests.Detectors;
 /// <summary>Small detectors and synthetic data that keep detector tests within seconds on a CPU.</summary>
 public static class DetectorFixtures
 {
+    /// <summary>
+    /// A small ATSS whose weights come from a generator of its own (<paramref name="seed"/>), as
+    /// <see cref="TinyFcos"/>'s: the same seed gives the same model whatever other tests draw meanwhile.
+    /// </summary>
     public static AtssDetector TinyAtss(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0)
     {
-        torch.manual_seed(seed);
         var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
             BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
         var backbone = new ResNet(backboneOptions);
         if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
-        return new AtssDetector(new AtssDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadChannels: 64, HeadConvs: 2, HeadGroups: 16), loss, backbone);
+        var model = new AtssDetector(new AtssDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadChannels: 64, HeadConvs: 2, HeadGroups: 16), loss, backbone);
+        DrawConvolutionWeights(model, seed, pretrained);
+        return model;
     }
 
     /// <summary>
@@ -31,6 +36,18 @@ public static class DetectorFixtures
         var backbone = new ResNet(backboneOptions);
         if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
         var model = new FcosDetector(new FcosDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadConvs: 2, HeadGroups: 16), loss, backbone);
+        DrawConvolutionWeights(model, seed, pretrained);
+        return model;
+    }
+
+    /// <summary>
+    /// Redraws every convolution weight from a generator seeded with <paramref name="seed"/>, not from torch's
+    /// global one that tests running in parallel share: the FPN Xavier-uniform (its own initialisation), the
+    /// head Normal(0, 0.01) (torchvision's and mmdetection's), an untrained backbone He-normal. The rest of the
+    /// parameters (biases, norms, scales) the modules set to constants.
+    /// </summary>
+    static void DrawConvolutionWeights(DenseDetector model, int seed, bool pretrained)
+    {
         using var generator = new torch.Generator((ulong)seed);
         using var _ = torch.no_grad();
         foreach (var (name, p) in model.named_parameters())
@@ -38,15 +55,13 @@ public static class DetectorFixtures
             if (p.dim() != 4) continue;
             if (name.StartsWith("neck."))
             {
-                // Xavier-uniform, as the FPN initialises itself.
                 long receptive = p.shape[2] * p.shape[3];
                 double bound = Math.Sqrt(6.0 / ((p.shape[0] + p.shape[1]) * receptive));
                 p.copy_(torch.rand(p.shape, generator: generator).mul(2 * bound).sub(bound));
             }
-            else if (name.StartsWith("head.")) p.copy_(torch.randn(p.shape, generator: generator).mul(0.01));   // torchvision's Normal(0, 0.01)
+            else if (name.StartsWith("head.")) p.copy_(torch.randn(p.shape, generator: generator).mul(0.01));
             else if (!pretrained) p.copy_(torch.randn(p.shape, generator: generator).mul(Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3]))));
         }
-        return model;
     }
 
     /// <summary>
