@@ -250,10 +250,12 @@ def main():
         doc = doc.replace('{{%s_LEVELS}}' % key, level_table(groups, ['fl', 'hpf']) if groups else '')
         doc = doc.replace('{{%s_DELTA}}' % key, delta(groups))
     doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480')).replace('{{DETECTORS_640}}', detectors('detectors-bccd-640'))
-    for key, model, native, label in [('ATSS', 'atss-r18', 'fl', 'focal loss'), ('FSAF', 'fsaf-r18', 'fl', 'focal loss'),
-                                      ('FOVEA', 'foveabox-r18', 'fl', 'focal loss'), ('FCOS', 'fcos-r18', 'fl', 'focal loss'),
-                                      ('GFL', 'gfl-r18', 'qfl', 'QFL'), ('VFNET', 'vfnet-r18', 'vfl', 'VFL')]:
-        d, seeds = seed_study('detectors-bccd', model, native, label=label)
+    for key, folder, model, native, label in [
+            ('ATSS', 'detectors-bccd', 'atss-r18', 'fl', 'focal loss'), ('FSAF', 'detectors-bccd', 'fsaf-r18', 'fl', 'focal loss'),
+            ('FOVEA', 'detectors-bccd', 'foveabox-r18', 'fl', 'focal loss'), ('FCOS', 'detectors-bccd', 'fcos-r18', 'fl', 'focal loss'),
+            ('GFL', 'detectors-bccd', 'gfl-r18', 'qfl', 'QFL'), ('VFNET', 'detectors-bccd', 'vfnet-r18', 'vfl', 'VFL'),
+            ('RETINA480', 'detectors-bccd-480', 'retinanet-r18', 'fl', 'focal loss')]:
+        d, seeds = seed_study(folder, model, native, label=label)
         doc = doc.replace('{{%s_DELTA}}' % key, d).replace('{{%s_SEEDS}}' % key, seeds)
     study_headings = ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
                       'Paired difference per cell', 'Pairings across cells']
