@@ -25,8 +25,8 @@ public class BFloat16TrainingTests
     public void ABFloat16StepMovesTheFloat32MastersAsAFloat32StepMovesTheWeights()
     {
         using var scope = torch.NewDisposeScope();
-        // TinyFcos draws its weights from a generator of its own: TinyAtss seeds torch's global generator, which
-        // tests running in parallel share, so its weights (and this test's margin) varied from run to run.
+        // A model whose weights come from a generator of its own (as every Tiny* fixture's should), so the
+        // margins below were measured on the very model this test builds, whatever tests run beside it.
         var a = DetectorFixtures.TinyFcos(3, seed: 21);
         var b = DetectorFixtures.TinyFcos(3, seed: 21);
         using (torch.no_grad())
