@@ -251,9 +251,12 @@ def main():
         doc = doc.replace('{{%s_DELTA}}' % key, delta(groups))
     doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480')).replace('{{DETECTORS_640}}', detectors('detectors-bccd-640'))
     for key, folder, model, native, label in [
-            ('ATSS', 'detectors-bccd', 'atss-r18', 'fl', 'focal loss'), ('FSAF', 'detectors-bccd', 'fsaf-r18', 'fl', 'focal loss'),
-            ('FOVEA', 'detectors-bccd', 'foveabox-r18', 'fl', 'focal loss'), ('FCOS', 'detectors-bccd', 'fcos-r18', 'fl', 'focal loss'),
-            ('GFL', 'detectors-bccd', 'gfl-r18', 'qfl', 'QFL'), ('VFNET', 'detectors-bccd', 'vfnet-r18', 'vfl', 'VFL'),
+            ('ATSS', 'detectors-bccd', 'atss-r18', 'fl', 'focal loss'),
+            ('FSAF', 'detectors-bccd', 'fsaf-r18', 'fl', 'focal loss'),
+            ('FOVEA', 'detectors-bccd', 'foveabox-r18', 'fl', 'focal loss'),
+            ('FCOS', 'detectors-bccd', 'fcos-r18', 'fl', 'focal loss'),
+            ('GFL', 'detectors-bccd', 'gfl-r18', 'qfl', 'QFL'),
+            ('VFNET', 'detectors-bccd', 'vfnet-r18', 'vfl', 'VFL'),
             ('RETINA480', 'detectors-bccd-480', 'retinanet-r18', 'fl', 'focal loss')]:
         d, seeds = seed_study(folder, model, native, label=label)
         doc = doc.replace('{{%s_DELTA}}' % key, d).replace('{{%s_SEEDS}}' % key, seeds)

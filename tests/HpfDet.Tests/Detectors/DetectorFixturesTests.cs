@@ -1,9 +1,12 @@
 using HpfDet.Models;
+using HpfDet.Tests.Infrastructure;
 using TorchSharp;
 
 namespace HpfDet.Tests.Detectors;
 
 /// <summary>The small detectors tests build are the same for the same seed, whatever other tests draw meanwhile.</summary>
+/// <remarks>Sequential: its drawing thread would otherwise take numbers from tests that still seed the global generator.</remarks>
+[Collection(SequentialCollection.Name)]
 public class DetectorFixturesTests
 {
     [Theory]
