@@ -48,8 +48,8 @@ public sealed class DeformConv2d : nn.Module<Tensor, Tensor, Tensor>
         double bound = 1.0 / Math.Sqrt(inChannels * kernelSize * kernelSize);
         using (torch.no_grad())
         {
-            weight = new Parameter(torch.empty(outChannels, inChannels, kernelSize, kernelSize).uniform_(-bound, bound));
-            this.bias = bias ? new Parameter(torch.empty(outChannels).uniform_(-bound, bound)) : null;
+            weight = new Parameter(torch.empty(outChannels, inChannels, kernelSize, kernelSize).uniform_(-bound, bound, InitGenerator.Current));
+            this.bias = bias ? new Parameter(torch.empty(outChannels).uniform_(-bound, bound, InitGenerator.Current)) : null;
         }
         RegisterComponents();
     }

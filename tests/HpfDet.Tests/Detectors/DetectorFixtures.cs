@@ -100,7 +100,7 @@ public static class DetectorFixtures
             // (×0.24 per 64-channel layer), so it needs thousands of iterations; He-normal keeps their scale.
             using var _ = torch.no_grad();
             foreach (var (name, p) in model.Head.named_parameters().Where(p => p.name.Contains(".conv.") && p.name.EndsWith("weight")))
-                torch.nn.init.normal_(p, 0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])), generator);
+                p.normal_(0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])), generator);
         }
         return model;
     }

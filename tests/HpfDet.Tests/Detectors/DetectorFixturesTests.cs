@@ -12,10 +12,29 @@ public class DetectorFixturesTests
     [Theory]
     [InlineData("atss")]
     [InlineData("fcos")]
+    [InlineData("retinanet")]
+    [InlineData("fsaf")]
+    [InlineData("foveabox")]
+    [InlineData("gfl")]
+    [InlineData("vfnet")]
+    [InlineData("paa")]
+    [InlineData("yolof")]
     public void TheSameSeedGivesTheSameWeightsWhateverTheGlobalGeneratorHolds(string family)
     {
         using var scope = torch.NewDisposeScope();
-        DenseDetector Build(int seed) => family == "atss" ? DetectorFixtures.TinyAtss(3, seed: seed) : DetectorFixtures.TinyFcos(3, seed: seed);
+        DenseDetector Build(int seed) => family switch
+        {
+            "atss" => DetectorFixtures.TinyAtss(3, seed: seed),
+            "fcos" => DetectorFixtures.TinyFcos(3, seed: seed),
+            "retinanet" => DetectorFixtures.TinyRetinaNet(3, seed: seed),
+            "fsaf" => FsafFixtures.TinyFsaf(3, seed: seed),
+            "foveabox" => FoveaBoxFixtures.TinyFoveaBox(3, seed: seed),
+            "gfl" => GflFixtures.TinyGfl(3, seed: seed),
+            "vfnet" => VfnetFixtures.TinyVfnet(3, seed: seed),
+            "paa" => PaaFixtures.TinyPaa(3, seed: seed),
+            "yolof" => YolofFixtures.TinyYolof(3, seed: seed),
+            _ => throw new ArgumentException(family),
+        };
         // Another test running in parallel may seed or draw from torch's global generator at any time: here a
         // thread keeps drawing from it while the models are built (a model seeding the global generator and
         // drawing from it would get some of its numbers taken).

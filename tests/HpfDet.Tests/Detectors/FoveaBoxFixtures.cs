@@ -33,8 +33,8 @@ public static class FoveaBoxFixtures
                 double bound = Math.Sqrt(6.0 / ((p.shape[0] + p.shape[1]) * receptive));
                 p.uniform_(-bound, bound, generator);
             }
-            else if (name.StartsWith("head.")) torch.nn.init.normal_(p, 0, 0.01, generator);     // the head's normal(0, 0.01)
-            else if (!pretrained) torch.nn.init.normal_(p, 0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])), generator);
+            else if (name.StartsWith("head.")) p.normal_(0, 0.01, generator);     // the head's normal(0, 0.01)
+            else if (!pretrained) p.normal_(0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])), generator);
         }
         return model;
     }

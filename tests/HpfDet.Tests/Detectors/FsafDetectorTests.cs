@@ -34,7 +34,7 @@ public static class FsafFixtures
                     double bound = Math.Sqrt(6.0 / ((p.shape[0] + p.shape[1]) * receptive));
                     p.uniform_(-bound, bound, generator);
                 }
-                else if (!pretrained) torch.nn.init.normal_(p, 0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])), generator);
+                else if (!pretrained) p.normal_(0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])), generator);
             }
         }
         ((FsafHead)model.Head).ResetParameters(generator);

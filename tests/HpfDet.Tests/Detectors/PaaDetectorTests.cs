@@ -10,13 +10,14 @@ using static TorchSharp.torch;
 
 namespace HpfDet.Tests.Detectors;
 
-/// <summary>A small PAA in the style of <see cref="DetectorFixtures"/>.</summary>
+/// <summary>A small PAA in the style of <see cref="DetectorFixtures"/>; every initial weight drawn from a generator seeded with the fixture's seed.</summary>
 public static class PaaFixtures
 {
     /// <summary>PAA with FPN and head of 64 channels, 2 head convs (GroupNorm 16); ResNet-18 (pretrained or [1,1,1,1] blocks).</summary>
     public static PaaDetector TinyPaa(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0, bool scoreVoting = true)
     {
-        torch.manual_seed(seed);
+        using var generator = new torch.Generator((ulong)seed);
+        using var scoped = InitGenerator.Use(generator);
         var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
             BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
         var backbone = new ResNet(backboneOptions);

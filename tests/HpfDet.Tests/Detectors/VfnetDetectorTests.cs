@@ -10,12 +10,13 @@ using static TorchSharp.torch;
 
 namespace HpfDet.Tests.Detectors;
 
-/// <summary>A small VFNet in <see cref="DetectorFixtures"/>' style (FPN and head 64 channels, 2 stacked convs, 16 groups).</summary>
+/// <summary>A small VFNet in <see cref="DetectorFixtures"/>' style (FPN and head 64 channels, 2 stacked convs, 16 groups); every initial weight drawn from a generator seeded with the fixture's seed.</summary>
 public static class VfnetFixtures
 {
     public static VfnetDetector TinyVfnet(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0)
     {
-        torch.manual_seed(seed);
+        using var generator = new torch.Generator((ulong)seed);
+        using var scoped = InitGenerator.Use(generator);
         var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
             BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
         var backbone = new ResNet(backboneOptions);

@@ -10,12 +10,13 @@ using static TorchSharp.torch;
 
 namespace HpfDet.Tests.Detectors;
 
-/// <summary>A small YOLOF for tests: the encoder and head at 64 channels (middle 16), YOLOF's conv counts.</summary>
+/// <summary>A small YOLOF for tests: the encoder and head at 64 channels (middle 16), YOLOF's conv counts; every initial weight drawn from a generator seeded with the fixture's seed.</summary>
 public static class YolofFixtures
 {
     public static YolofDetector TinyYolof(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0, int encoderChannels = 64, int encoderMidChannels = 16)
     {
-        torch.manual_seed(seed);
+        using var generator = new torch.Generator((ulong)seed);
+        using var scoped = InitGenerator.Use(generator);
         var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
             BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
         var backbone = new ResNet(backboneOptions);

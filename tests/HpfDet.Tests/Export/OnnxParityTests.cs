@@ -40,7 +40,8 @@ public class OnnxParityTests(ITestOutputHelper output)
     /// </summary>
     internal static DenseDetector RandomDetector(string family, int seed = 3, InferenceOptions? inference = null)
     {
-        torch.manual_seed(seed);
+        using var initGenerator = new torch.Generator((ulong)seed);
+        using var initScope = InitGenerator.Use(initGenerator);
         var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true, BlocksPerStage: [1, 1, 1, 1]);
         inference ??= new InferenceOptions(ScoreThreshold: 0.3, PreNmsTopK: 40, NmsIoU: 0.5, MaxDetections: 30);
         DenseDetector model = family switch
@@ -58,29 +59,29 @@ public class OnnxParityTests(ITestOutputHelper output)
             {
                 if (name.Contains(".bn") || name.Contains("downsample.1") || name.Contains(".gn."))
                 {
-                    if (name.EndsWith("weight")) p.uniform_(0.5, 1.5); else p.uniform_(-0.2, 0.2);
+                    if (name.EndsWith("weight")) p.uniform_(0.5, 1.5, initGenerator); else p.uniform_(-0.2, 0.2, initGenerator);
                 }
-                else if (name.Contains("scales")) p.uniform_(0.5, 1.5);
-                else if (name.Contains("atss_cls.bias")) p.uniform_(-1.5, 0.5);
+                else if (name.Contains("scales")) p.uniform_(0.5, 1.5, initGenerator);
+                else if (name.Contains("atss_cls.bias")) p.uniform_(-1.5, 0.5, initGenerator);
                 else if (name.Contains("atss_reg") || name.Contains("atss_centerness")) p.mul_(5);
                 continue;
             }
             bool head = name.StartsWith("head.", StringComparison.Ordinal);
             if (name.Contains(".bn") || name.Contains("downsample.1"))
             {
-                if (name.EndsWith("weight")) p.uniform_(0.5, 1.5); else p.uniform_(-0.2, 0.2);
+                if (name.EndsWith("weight")) p.uniform_(0.5, 1.5, initGenerator); else p.uniform_(-0.2, 0.2, initGenerator);
             }
-            else if (head && name.EndsWith("cls_logits.bias")) p.uniform_(-1.5, 0.5);
+            else if (head && name.EndsWith("cls_logits.bias")) p.uniform_(-1.5, 0.5, initGenerator);
             // Head convolutions at a scale that keeps the features' spread (He), so that scores vary
             // across locations instead of sitting at the prior (near-ties would make the ranking fragile).
-            else if (head && p.dim() == 4) p.normal_(0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])));
-            else if (head && p.dim() == 1 && name.EndsWith("weight")) p.uniform_(0.5, 1.5);       // GroupNorm scales
-            else if (head && p.dim() == 1) p.uniform_(-0.2, 0.2);                                 // conv and GroupNorm biases
+            else if (head && p.dim() == 4) p.normal_(0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])), initGenerator);
+            else if (head && p.dim() == 1 && name.EndsWith("weight")) p.uniform_(0.5, 1.5, initGenerator);       // GroupNorm scales
+            else if (head && p.dim() == 1) p.uniform_(-0.2, 0.2, initGenerator);                                 // conv and GroupNorm biases
         }
         foreach (var (name, b) in model.named_buffers())
         {
-            if (name.EndsWith("running_mean")) b.uniform_(-0.3, 0.3);
-            else if (name.EndsWith("running_var")) b.uniform_(0.5, 2.0);
+            if (name.EndsWith("running_mean")) b.uniform_(-0.3, 0.3, initGenerator);
+            else if (name.EndsWith("running_var")) b.uniform_(0.5, 2.0, initGenerator);
         }
         model.eval();
         if (model is RetinaNetDetector) CalibratePredictors(model, "head.classification_head.cls_logits", 1.5, "head.regression_head.bbox_reg", 0.3);

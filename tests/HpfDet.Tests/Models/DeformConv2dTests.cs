@@ -8,7 +8,8 @@ public class DeformConv2dTests
 {
     static DeformConv2d Float64Conv(int inChannels, int outChannels, int kernel, int padding, int dilation, bool bias, int seed)
     {
-        torch.manual_seed(seed);
+        using var generator = new torch.Generator((ulong)seed);
+        using var initScope = InitGenerator.Use(generator);
         var conv = new DeformConv2d(inChannels, outChannels, kernel, padding, dilation, bias);
         conv.to(ScalarType.Float64);
         return conv;

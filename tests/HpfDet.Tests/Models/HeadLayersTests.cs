@@ -32,6 +32,21 @@ public class HeadLayersTests
     }
 
     [Fact]
+    public void NormalConvs_draws_from_the_generator_it_is_given_not_the_global_one()
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor Draw(long globalSeed)
+        {
+            torch.manual_seed(globalSeed);
+            using var generator = new torch.Generator(3);
+            var tower = new ConvTower(inChannels: 8, channels: 16, count: 1, groups: 4);
+            HeadInit.NormalConvs(tower, generator);
+            return tower.state_dict()["0.conv.weight"].clone();
+        }
+        Assert.True(Draw(101).equal(Draw(202)).all().item<bool>(), "the same generator seed gave different weights");
+    }
+
+    [Fact]
     public void Initialisation_is_normal_convs_zero_biases_identity_norms_and_the_prior_bias()
     {
         using var head = new AtssHead(new AtssHeadOptions(NumClasses: 3, InChannels: 64, FeatChannels: 64, StackedConvs: 2, NumGroups: 8, NumLevels: 2));

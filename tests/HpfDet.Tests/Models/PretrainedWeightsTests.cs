@@ -1,3 +1,4 @@
+using HpfDet.Models;
 using HpfDet.Models.Backbones;
 using HpfDet.Tests.Infrastructure;
 using Microsoft.ML.OnnxRuntime;
@@ -111,7 +112,8 @@ public class PretrainedWeightsTests(ITestOutputHelper output)
     {
         using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "resnet50.pth");
-        torch.manual_seed(7);
+        using var sourceGenerator = new torch.Generator(7);
+        using var sourceScope = InitGenerator.Use(sourceGenerator);
         using var source = new ResNet(new ResNetOptions(ResNetDepth.R50, FrozenStages: -1));
         // Running statistics differ from the defaults so that copying them is checked too.
         using (torch.no_grad())
@@ -119,7 +121,8 @@ public class PretrainedWeightsTests(ITestOutputHelper output)
                 if (name.EndsWith("running_mean")) buffer.uniform_(-1, 1);
         source.save_py(path);
 
-        torch.manual_seed(8);
+        using var targetGenerator = new torch.Generator(8);
+        using var targetScope = InitGenerator.Use(targetGenerator);
         using var target = new ResNet(new ResNetOptions(ResNetDepth.R50, FrozenStages: -1));
         Assert.False(TensorsEqual(source.state_dict()["layer3.2.conv2.weight"], target.state_dict()["layer3.2.conv2.weight"]));
         var report = PretrainedWeights.LoadTorchvisionStateDict(target, path);
@@ -132,10 +135,12 @@ public class PretrainedWeightsTests(ITestOutputHelper output)
     {
         using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "resnet18.safetensors");
-        torch.manual_seed(9);
+        using var sourceGenerator = new torch.Generator(9);
+        using var sourceScope = InitGenerator.Use(sourceGenerator);
         using var source = new ResNet(new ResNetOptions(ResNetDepth.R18));
         source.save_safetensors(path);
-        torch.manual_seed(10);
+        using var targetGenerator = new torch.Generator(10);
+        using var targetScope = InitGenerator.Use(targetGenerator);
         using var target = new ResNet(new ResNetOptions(ResNetDepth.R18));
         var report = PretrainedWeights.LoadTorchvisionStateDict(target, path);
         Assert.Equal(120, report.TensorsLoaded);
@@ -149,7 +154,8 @@ public class PretrainedWeightsTests(ITestOutputHelper output)
     {
         using var dir = TestPaths.NewTempDir();
         var path = Path.Combine(dir, "renamed.pth");
-        torch.manual_seed(11);
+        using var initGenerator = new torch.Generator(11);
+        using var initScope = InitGenerator.Use(initGenerator);
         using var source = new ResNet(new ResNetOptions(ResNetDepth.R18));
         var state = source.state_dict();
         var renamed = new Dictionary<string, torch.Tensor>();

@@ -61,7 +61,8 @@ public class ResNetTests
     public void ResNet18OutputsC3C4C5AtStrides8To32()
     {
         using var generator = new torch.Generator(1);
-        torch.manual_seed(1);
+        using var initGenerator = new torch.Generator(1);
+        using var initScope = InitGenerator.Use(initGenerator);
         using var model = new ResNet(new ResNetOptions(ResNetDepth.R18));
         model.eval();
         using var x = torch.randn(1, 3, 64, 96, generator: generator);
@@ -78,7 +79,8 @@ public class ResNetTests
     public void ResNet50OutputChannelsOnTinyInput()
     {
         using var generator = new torch.Generator(2);
-        torch.manual_seed(2);
+        using var initGenerator = new torch.Generator(2);
+        using var initScope = InitGenerator.Use(initGenerator);
         using var model = new ResNet(new ResNetOptions(ResNetDepth.R50));
         model.eval();
         using var x = torch.randn(1, 3, 64, 96, generator: generator);
@@ -95,7 +97,8 @@ public class ResNetTests
     public void FrozenStagesGetNoGradientAndNormEvalKeepsRunningStats()
     {
         using var generator = new torch.Generator(3);
-        torch.manual_seed(3);
+        using var initGenerator = new torch.Generator(3);
+        using var initScope = InitGenerator.Use(initGenerator);
         using var model = new ResNet(new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true));
         model.train();
         var state = model.state_dict();
@@ -128,7 +131,8 @@ public class ResNetTests
     {
         // The control for the test above: the same forward pass does move the statistics when BN trains.
         using var generator = new torch.Generator(4);
-        torch.manual_seed(4);
+        using var initGenerator = new torch.Generator(4);
+        using var initScope = InitGenerator.Use(initGenerator);
         using var model = new ResNet(new ResNetOptions(ResNetDepth.R18, FrozenStages: -1, NormEval: false));
         model.train();
         var state = model.state_dict();

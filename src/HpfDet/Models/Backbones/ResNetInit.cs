@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace HpfDet.Models.Backbones;
 
-/// <summary>torchvision's ResNet initialisation: Kaiming-normal (fan_out, ReLU) convolutions, BN γ = 1, β = 0.</summary>
+/// <summary>torchvision's ResNet initialisation: Kaiming-normal (fan_out, ReLU) convolutions, BN γ = 1, β = 0; random draws from <see cref="InitGenerator.Current"/>.</summary>
 internal static class ResNetInit
 {
     internal static void Initialize(nn.Module module)
@@ -15,7 +15,9 @@ internal static class ResNetInit
             switch (child)
             {
                 case Conv2d conv:
-                    nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+                    // Kaiming-normal, fan_out, ReLU gain: std = √(2 / (O·k·k)), drawn from the scoped generator.
+                    var w = conv.weight!;
+                    w.normal_(0, Math.Sqrt(2.0 / (w.shape[0] * w.shape[2] * w.shape[3])), InitGenerator.Current);
                     break;
                 case BatchNorm2d norm:
                     nn.init.ones_(norm.weight!);

@@ -49,7 +49,7 @@ public static class HeadInit
     /// <summary>
     /// Normal(0, 0.01) for every conv weight (4-D), zeros for every bias, ones for every norm weight (1-D:
     /// GroupNorm and BatchNorm as identity; TorchSharp leaves GroupNorm's affine parameters uninitialised),
-    /// in parameter order, drawing from <paramref name="generator"/> (null: torch's global generator).
+    /// in parameter order, drawing from <paramref name="generator"/> (null: <see cref="InitGenerator.Current"/>).
     /// Parameters whose name <paramref name="skip"/> selects keep their values.
     /// </summary>
     public static void NormalConvs(nn.Module head, Generator? generator = null, Func<string, bool>? skip = null)
@@ -59,7 +59,7 @@ public static class HeadInit
         {
             if (skip?.Invoke(name) == true) continue;
             if (name.EndsWith("bias", StringComparison.Ordinal)) nn.init.zeros_(p);
-            else if (p.dim() == 4) nn.init.normal_(p, 0, 0.01, generator);
+            else if (p.dim() == 4) p.normal_(0, 0.01, generator ?? InitGenerator.Current);
             else if (name.EndsWith("weight", StringComparison.Ordinal)) nn.init.ones_(p);
         }
     }

@@ -58,12 +58,12 @@ public sealed class DilatedEncoder : nn.Module<Tensor[], Tensor[]>
         foreach (var conv in new[] { lateral_conv, fpn_conv })
         {
             double bound = Math.Sqrt(3.0 / (conv.weight!.shape[1] * conv.weight.shape[2] * conv.weight.shape[3]));
-            nn.init.uniform_(conv.weight, -bound, bound);
+            conv.weight!.uniform_(-bound, bound, InitGenerator.Current);
             nn.init.zeros_(conv.bias!);
         }
         foreach (var (name, p) in dilated_encoder_blocks.named_parameters())
         {
-            if (p.dim() == 4) nn.init.normal_(p, 0, 0.01);
+            if (p.dim() == 4) p.normal_(0, 0.01, InitGenerator.Current);
         }
         foreach (var module in modules())
         {

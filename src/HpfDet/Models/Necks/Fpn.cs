@@ -62,7 +62,10 @@ public sealed class Fpn : nn.Module<Tensor[], Tensor[]>
         using var noGrad = torch.no_grad();
         foreach (var conv in lateral_convs.Concat(fpn_convs))
         {
-            nn.init.xavier_uniform_(conv.weight!);
+            // Xavier-uniform: bound √(6 / ((I + O)·k·k)), drawn from the scoped generator.
+            var w = conv.weight!;
+            double bound = Math.Sqrt(6.0 / ((w.shape[0] + w.shape[1]) * w.shape[2] * w.shape[3]));
+            w.uniform_(-bound, bound, InitGenerator.Current);
             nn.init.zeros_(conv.bias!);
         }
     }
