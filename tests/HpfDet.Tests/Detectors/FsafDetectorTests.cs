@@ -11,34 +11,16 @@ namespace HpfDet.Tests.Detectors;
 public static class FsafFixtures
 {
     /// <summary>
-    /// FSAF with FPN and head of 64 channels, 2 head convs and (by default) a GroupNorm head; FPN, head and an
-    /// untrained backbone are drawn from a generator seeded with <paramref name="seed"/>.
+    /// FSAF with FPN and head of 64 channels, 2 head convs and (by default) a GroupNorm head, built under a
+    /// generator seeded with <paramref name="seed"/> (<see cref="InitGenerator"/>).
     /// </summary>
     public static FsafDetector TinyFsaf(int numClasses, IClassificationLoss? loss = null, bool pretrained = false, int seed = 0, int? headGroups = 16)
     {
-        var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
-            BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
-        var backbone = new ResNet(backboneOptions);
-        if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
-        var model = new FsafDetector(new FsafDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadChannels: 64, HeadConvs: 2, HeadGroups: headGroups), loss, backbone);
         using var generator = new torch.Generator((ulong)seed);
-        using (torch.no_grad())
-        {
-            foreach (var (name, p) in model.named_parameters())
-            {
-                if (p.dim() != 4 || name.StartsWith("head.")) continue;
-                if (name.StartsWith("neck."))
-                {
-                    // Xavier-uniform, as the FPN initialises itself.
-                    long receptive = p.shape[2] * p.shape[3];
-                    double bound = Math.Sqrt(6.0 / ((p.shape[0] + p.shape[1]) * receptive));
-                    p.uniform_(-bound, bound, generator);
-                }
-                else if (!pretrained) p.normal_(0, Math.Sqrt(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])), generator);
-            }
-        }
-        ((FsafHead)model.Head).ResetParameters(generator);
-        return model;
+        using var scoped = InitGenerator.Use(generator);
+        var backboneOptions = DetectorFixtures.TinyBackboneOptions(pretrained);
+        return new FsafDetector(new FsafDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadChannels: 64, HeadConvs: 2, HeadGroups: headGroups), loss,
+            DetectorFixtures.TinyBackbone(backboneOptions, pretrained));
     }
 }
 

@@ -18,10 +18,8 @@ public static class PaaFixtures
     {
         using var generator = new torch.Generator((ulong)seed);
         using var scoped = InitGenerator.Use(generator);
-        var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
-            BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
-        var backbone = new ResNet(backboneOptions);
-        if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
+        var backboneOptions = DetectorFixtures.TinyBackboneOptions(pretrained);
+        var backbone = DetectorFixtures.TinyBackbone(backboneOptions, pretrained);
         return new PaaDetector(new PaaDetectorOptions(numClasses, backboneOptions, FpnChannels: 64, HeadChannels: 64, HeadConvs: 2, HeadGroups: 16, WithScoreVoting: scoreVoting), loss, backbone);
     }
 }

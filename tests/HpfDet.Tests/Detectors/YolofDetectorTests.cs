@@ -17,10 +17,8 @@ public static class YolofFixtures
     {
         using var generator = new torch.Generator((ulong)seed);
         using var scoped = InitGenerator.Use(generator);
-        var backboneOptions = new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true,
-            BlocksPerStage: pretrained ? PretrainedWeights.ImageNetOnnxBlocksPerStage : [1, 1, 1, 1]);
-        var backbone = new ResNet(backboneOptions);
-        if (pretrained) PretrainedWeights.LoadResNet18Onnx(backbone);
+        var backboneOptions = DetectorFixtures.TinyBackboneOptions(pretrained);
+        var backbone = DetectorFixtures.TinyBackbone(backboneOptions, pretrained);
         return new YolofDetector(new YolofDetectorOptions(numClasses, backboneOptions, EncoderChannels: encoderChannels, EncoderMidChannels: encoderMidChannels), loss, backbone);
     }
 }

@@ -44,13 +44,7 @@ public sealed class FsafHead : nn.Module<Tensor[], DenseHeadOutputs>
         retina_cls = new PaddedOutputConv2d(branch, options.NumClasses);
         retina_reg = new PaddedOutputConv2d(branch, 4);
         RegisterComponents();
-        ResetParameters();
-    }
-
-    /// <summary>Draws the initial weights again from <paramref name="generator"/> (null: torch's global generator).</summary>
-    public void ResetParameters(Generator? generator = null)
-    {
-        HeadInit.NormalConvs(this, generator);
+        HeadInit.NormalConvs(this);
         HeadInit.PriorBias(retina_cls, Options.PriorProbability);
         using var _ = torch.no_grad();
         using var boxBias = Options.RegressionBias.ToScalar();

@@ -45,13 +45,6 @@ public sealed class RetinaNetHead : nn.Module<Tensor[], DenseHeadOutputs>
     public override DenseHeadOutputs forward(Tensor[] features) =>
         new(features.Select(classification_head.call).ToArray(), features.Select(regression_head.call).ToArray());
 
-    /// <summary>Draws the initial weights again from <paramref name="generator"/> (torchvision's initialisation).</summary>
-    public void ResetParameters(Generator? generator = null)
-    {
-        classification_head.ResetParameters(generator);
-        regression_head.ResetParameters(generator);
-    }
-
     /// <summary>One branch: <c>conv</c> (i.0 = 3×3 conv, i.1 = ReLU; with GroupNorm i.1 = GroupNorm, i.2 = ReLU) and a predictor under its torchvision name.</summary>
     sealed class Branch : nn.Module<Tensor, Tensor>
     {
@@ -68,12 +61,8 @@ public sealed class RetinaNetHead : nn.Module<Tensor[], DenseHeadOutputs>
             this.predictorBias = predictorBias;
             register_module("conv", conv);
             register_module(predictorName, predictor);
-            ResetParameters(null);
-        }
-
-        public void ResetParameters(Generator? generator)
-        {
-            HeadInit.NormalConvs(this, generator);
+            // torchvision's initialisation: normal(0, 0.01) weights, zero biases, then the predictor's bias.
+            HeadInit.NormalConvs(this);
             using var _ = torch.no_grad();
             using var bias = predictorBias.ToScalar();
             predictor.Bias.fill_(bias);
