@@ -214,7 +214,7 @@ def seed_study(folder, model, native, label='focal loss'):
                  f"paired t-test p {t_two_sided_p(t, len(paired) - 1):.2f}).")
     else:
         text += '.'
-    return f"{d:+.3f} ({len(b)} seeds each)" if len(a) == len(b) else f"{d:+.3f}", text
+    return f"{d:+.3f} ({len(b)} seeds each)" if len(a) == len(b) > 1 else f"{d:+.3f}", text
 
 
 def delta(groups):
@@ -257,7 +257,8 @@ def main():
             ('FCOS', 'detectors-bccd', 'fcos-r18', 'fl', 'focal loss'),
             ('GFL', 'detectors-bccd', 'gfl-r18', 'qfl', 'QFL'),
             ('VFNET', 'detectors-bccd', 'vfnet-r18', 'vfl', 'VFL'),
-            ('RETINA480', 'detectors-bccd-480', 'retinanet-r18', 'fl', 'focal loss')]:
+            ('RETINA480', 'detectors-bccd-480', 'retinanet-r18', 'fl', 'focal loss'),
+            ('YOLOF640', 'detectors-bccd-640', 'yolof-r18', 'fl', 'focal loss')]:
         d, seeds = seed_study(folder, model, native, label=label)
         doc = doc.replace('{{%s_DELTA}}' % key, d).replace('{{%s_SEEDS}}' % key, seeds)
     study_headings = ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',
