@@ -83,6 +83,8 @@ public sealed class TrainConfig
     public double Lr { get; set; } = 0.01;
     public double Momentum { get; set; } = 0.9;
     public double WeightDecay { get; set; } = 1e-4;
+    /// <summary>Learning-rate multiplier of the backbone's parameters (mmdetection's paramwise lr_mult; YOLOF's reference: 1/3).</summary>
+    public double BackboneLrMult { get; set; } = 1.0;
     public int WarmupIters { get; set; } = 500;
     public double WarmupRatio { get; set; } = 0.001;
     public List<int>? DecayEpochs { get; set; }
@@ -472,6 +474,7 @@ public sealed class RunConfig
         Number("train.lr", Train.Lr, 0, double.PositiveInfinity, minOpen: true);
         Number("train.momentum", Train.Momentum, 0, 1, maxOpen: true);
         Number("train.weight_decay", Train.WeightDecay, 0, 1);
+        Number("train.backbone_lr_mult", Train.BackboneLrMult, 0, 100);
         Int("train.warmup_iters", Train.WarmupIters, 0, int.MaxValue);
         Number("train.warmup_ratio", Train.WarmupRatio, 0, 1);
         if (Train.DecayEpochs is { } decay)
@@ -553,7 +556,8 @@ public sealed class RunConfig
     public TransformPipeline TestTransforms() => TransformPipeline.ForEvaluation(new ResizeScale(Train.Scale, Train.MaxSize));
 
     public TrainerOptions TrainerOptions() => new(Train.Epochs, Train.Lr, Train.Momentum, Train.WeightDecay, Train.WarmupIters, Train.WarmupRatio,
-        Train.DecayEpochs?.ToArray(), Train.GradClip, Train.EvalEvery, Train.MaxIters, Train.LogEvery, ComputePrecisionNames.Parse(Train.Precision), Train.CheckpointEvery);
+        Train.DecayEpochs?.ToArray(), Train.GradClip, Train.EvalEvery, Train.MaxIters, Train.LogEvery, ComputePrecisionNames.Parse(Train.Precision), Train.CheckpointEvery,
+        Train.BackboneLrMult);
 
     /// <summary>Reads the configured training and validation splits.</summary>
     public (DetectionDataset Train, DetectionDataset Val) LoadDatasets(DataReadOptions? options = null)

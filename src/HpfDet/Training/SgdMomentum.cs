@@ -7,13 +7,16 @@ namespace HpfDet.Training;
 /// <summary>
 /// SGD with momentum and L2 weight decay, as torch.optim.SGD (dampening 0, no Nesterov):
 /// b ← μ·b + (g + λ·p); p ← p - lr·b. Written here so that its state (one momentum buffer per
-/// parameter, by name) goes into checkpoints and a resumed run continues exactly. With master weights
+/// parameter, by name) goes into checkpoints and a resumed run continues exactly. A parameter's learning rate
+/// may be scaled by a multiplier chosen from its name (mmdetection's paramwise lr_mult, e.g. YOLOF's backbone
+/// at a third of the base rate). With master weights
 /// (<see cref="UseMasterWeights"/>, bfloat16 training) it reads the gradients of the working copy's
 /// parameters, updates the float32 masters and copies them back into the working copy.
 /// </summary>
 public sealed class SgdMomentum : IDisposable
 {
     (string Name, Parameter Param)[] parameters;
+    readonly Func<string, double>? lrMultiplier;
     readonly Dictionary<string, Tensor> buffers = new();
     IReadOnlyDictionary<string, Tensor>? masters;
 
@@ -21,9 +24,12 @@ public sealed class SgdMomentum : IDisposable
     public double WeightDecay { get; }
 
     /// <param name="namedParameters">The model's named parameters; frozen ones (no grad) are skipped.</param>
-    public SgdMomentum(IEnumerable<(string Name, Parameter Param)> namedParameters, double momentum = 0.9, double weightDecay = 1e-4)
+    /// <param name="lrMultiplier">Multiplier of the learning rate for a parameter, by name (null: 1 for all).</param>
+    public SgdMomentum(IEnumerable<(string Name, Parameter Param)> namedParameters, double momentum = 0.9, double weightDecay = 1e-4,
+        Func<string, double>? lrMultiplier = null)
     {
         parameters = namedParameters.Where(p => p.Param.requires_grad).ToArray();
+        this.lrMultiplier = lrMultiplier;
         Momentum = momentum;
         WeightDecay = weightDecay;
     }
@@ -59,15 +65,21 @@ public sealed class SgdMomentum : IDisposable
         foreach (var (_, p) in parameters) p.grad?.zero_();
     }
 
-    /// <summary>One update with learning rate <paramref name="lr"/>; parameters without a gradient are left alone.</summary>
+    /// <summary>The learning-rate multiplier of a parameter (1 unless a multiplier was given).</summary>
+    public double LearningRateMultiplier(string name) => lrMultiplier?.Invoke(name) ?? 1.0;
+
+    /// <summary>One update with learning rate <paramref name="lr"/> (times each parameter's multiplier); parameters without a gradient are left alone.</summary>
     public void Step(double lr)
     {
         using var _ = torch.no_grad();
         using var weightDecay = WeightDecay.ToScalar();
         using var momentum = Momentum.ToScalar();
-        using var negativeLr = (-lr).ToScalar();
+        using var baseNegativeLr = (-lr).ToScalar();
         foreach (var (name, p) in parameters)
         {
+            double multiplier = LearningRateMultiplier(name);
+            using var scaledNegativeLr = multiplier == 1.0 ? null : (-lr * multiplier).ToScalar();
+            var negativeLr = scaledNegativeLr ?? baseNegativeLr;
             if (p.grad is not { } grad) continue;
             var w = Updated(name, p);
             using var g = grad.to(w.dtype);

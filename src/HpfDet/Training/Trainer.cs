@@ -20,6 +20,7 @@ namespace HpfDet.Training;
 /// <param name="LogEveryIterations">Write a log line every N iterations (the first and last always).</param>
 /// <param name="Precision">Float32, or BFloat16: bfloat16 working copy with float32 master weights (<see cref="BFloat16Training"/>); evaluations during training then run in bfloat16 too.</param>
 /// <param name="CheckpointEveryEpochs">Write the checkpoint after every N epochs; 0 writes it only after the last epoch. The last epoch's and an interrupted run's are always written.</param>
+/// <param name="BackboneLrMultiplier">Multiplier of the learning rate for the backbone's parameters (names starting "backbone.").</param>
 public sealed record TrainerOptions(
     int Epochs = 12,
     double LearningRate = 0.01,
@@ -33,7 +34,8 @@ public sealed record TrainerOptions(
     int? MaxIterations = null,
     int LogEveryIterations = 1,
     ComputePrecision Precision = ComputePrecision.Float32,
-    int CheckpointEveryEpochs = 1);
+    int CheckpointEveryEpochs = 1,
+    double BackboneLrMultiplier = 1.0);
 
 /// <summary>How a <see cref="Trainer.Run"/> ended.</summary>
 public enum TrainingOutcome { Completed, Interrupted }
@@ -99,7 +101,8 @@ public sealed class Trainer : IDisposable
         if (options.Epochs < 1) throw new HpfDetException($"epochs must be at least 1, got {options.Epochs}.");
         if (!(options.LearningRate > 0)) throw new HpfDetException($"lr must be positive, got {options.LearningRate}.");
         if (loader.BatchesPerEpoch == 0) throw new HpfDetException("The training set gives no batch: it is empty or smaller than the batch size with drop_last.");
-        optimizer = new SgdMomentum(model.named_parameters(), options.Momentum, options.WeightDecay);
+        optimizer = new SgdMomentum(model.named_parameters(), options.Momentum, options.WeightDecay,
+            options.BackboneLrMultiplier == 1.0 ? null : name => name.StartsWith("backbone.", StringComparison.Ordinal) ? options.BackboneLrMultiplier : 1.0);
         schedule = new LearningRateSchedule(options.LearningRate, options.WarmupIterations, options.WarmupRatio,
             options.DecayEpochs ?? LearningRateSchedule.DefaultDecayEpochs(options.Epochs));
         Directory.CreateDirectory(CheckpointDirectory);

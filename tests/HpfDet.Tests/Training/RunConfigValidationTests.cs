@@ -42,6 +42,7 @@ public class RunConfigValidationTests : IDisposable
         { "train", "lr", ".inf", "Infinity", "finite number in (0, ∞)" },
         { "train", "lr", "0", "0", "(0, ∞)" },
         { "train", "weight_decay", ".nan", "NaN", "finite number in [0, 1]" },
+        { "train", "backbone_lr_mult", "-0.5", "-0.5", "[0, 100]" },
         { "train", "momentum", "1", "1", "[0, 1)" },
         { "train", "epochs", "0", "0", "from 1 to" },
         { "train", "batch", "0", "0", "from 1 to" },

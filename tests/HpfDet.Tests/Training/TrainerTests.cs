@@ -81,6 +81,30 @@ public class TrainerTests
             ++count >= calls ? inner.Forward(levels, normalizer).mul(double.NaN) : inner.Forward(levels, normalizer);
     }
 
+    /// <summary>
+    /// A backbone learning-rate multiplier of 0 leaves every trainable backbone parameter where it was after
+    /// two iterations, while the neck's and head's move (the base learning rate applies to them).
+    /// </summary>
+    [Fact]
+    public void ABackboneMultiplierOfZeroKeepsTheBackboneAndTrainsTheRest()
+    {
+        var data = DetectorFixtures.Shapes(4, size: 64, maxObject: 40);
+        using var dir = TestPaths.NewTempDir();
+        var model = DetectorFixtures.TinyAtss(6, new HierarchicalProgressiveFocalLoss(), seed: 3);
+        var trained = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToHashSet();
+        Assert.Contains(trained, n => n.StartsWith("backbone."));
+        var before = Parameters(model);
+        using (var t = new Trainer(model, DetectorFixtures.TrainLoader(data, 64), Short(2) with { BackboneLrMultiplier = 0 }, dir, data.ClassNames))
+            Assert.Equal(2, t.Run().Iteration);
+        var after = Parameters(model);
+        foreach (var name in trained)
+        {
+            bool moved = !before[name].SequenceEqual(after[name]);
+            if (name.StartsWith("backbone.")) Assert.False(moved, $"{name} moved with a backbone multiplier of 0");
+        }
+        Assert.Contains(trained, n => !n.StartsWith("backbone.") && !before[n].SequenceEqual(after[n]));
+    }
+
     [Fact]
     public void ANanLossStopsTrainingWithAClearMessageAndKeepsTheLastGoodCheckpoint()
     {
