@@ -67,6 +67,12 @@ if (args is ["step-scaling-chart", var scalingCsv, var scalingPng])
     StepScaling.ChartFromCsv(scalingCsv, scalingPng);
     return;
 }
+// Backbone feature scale of a trained checkpoint against its fresh build: -- feature-scale CKPT (see FeatureScaleProbe)
+if (args is ["feature-scale", var checkpointPath])
+{
+    FeatureScaleProbe.Run(checkpointPath, Console.Out);
+    return;
+}
 // Which layers' bf16 / channels-last backward is right on this CPU: -- bf16-probe (see Bf16Probe)
 if (args is ["bf16-probe"])
 {
