@@ -77,10 +77,10 @@ public sealed class SgdMomentum : IDisposable
         using var baseNegativeLr = (-lr).ToScalar();
         foreach (var (name, p) in parameters)
         {
+            if (p.grad is not { } grad) continue;
             double multiplier = LearningRateMultiplier(name);
             using var scaledNegativeLr = multiplier == 1.0 ? null : (-lr * multiplier).ToScalar();
             var negativeLr = scaledNegativeLr ?? baseNegativeLr;
-            if (p.grad is not { } grad) continue;
             var w = Updated(name, p);
             using var g = grad.to(w.dtype);
             using var d = WeightDecay != 0 ? g.add(w, alpha: weightDecay) : g.clone();

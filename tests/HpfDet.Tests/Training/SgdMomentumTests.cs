@@ -44,7 +44,7 @@ public class SgdMomentumTests
         }
     }
 
-    /// <summary>train.backbone_lr_mult reaches the trainer's optimizer for the backbone's parameters only.</summary>
+    /// <summary>train.backbone_lr_mult reaches the trainer's options (1 when unset); TrainerTests checks that the trainer applies it to the backbone only.</summary>
     [Fact]
     public void TheConfigurationsBackboneMultiplierGoesToTheTrainerOptions()
     {
