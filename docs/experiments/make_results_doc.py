@@ -249,7 +249,7 @@ def main():
         doc = doc.replace('{{%s_PERCLASS}}' % key, perclass(groups, order) if groups else '')
         doc = doc.replace('{{%s_LEVELS}}' % key, level_table(groups, ['fl', 'hpf']) if groups else '')
         doc = doc.replace('{{%s_DELTA}}' % key, delta(groups))
-    doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480')).replace('{{DETECTORS_640}}', detectors('detectors-bccd-640'))
+    doc = doc.replace('{{ABLATION}}', ablation()).replace('{{SELECTION}}', selection()).replace('{{DETECTORS}}', detectors()).replace('{{DETECTORS_480}}', detectors('detectors-bccd-480')).replace('{{DETECTORS_640}}', detectors('detectors-bccd-640')).replace('{{DETECTORS_640_LR3}}', detectors('detectors-bccd-640-lr3'))
     for key, folder, model, native, label in [
             ('ATSS', 'detectors-bccd', 'atss-r18', 'fl', 'focal loss'),
             ('FSAF', 'detectors-bccd', 'fsaf-r18', 'fl', 'focal loss'),
@@ -258,7 +258,8 @@ def main():
             ('GFL', 'detectors-bccd', 'gfl-r18', 'qfl', 'QFL'),
             ('VFNET', 'detectors-bccd', 'vfnet-r18', 'vfl', 'VFL'),
             ('RETINA480', 'detectors-bccd-480', 'retinanet-r18', 'fl', 'focal loss'),
-            ('YOLOF640', 'detectors-bccd-640', 'yolof-r18', 'fl', 'focal loss')]:
+            ('YOLOF640', 'detectors-bccd-640', 'yolof-r18', 'fl', 'focal loss'),
+            ('YOLOF640LR3', 'detectors-bccd-640-lr3', 'yolof-r18', 'fl', 'focal loss')]:
         d, seeds = seed_study(folder, model, native, label=label)
         doc = doc.replace('{{%s_DELTA}}' % key, d).replace('{{%s_SEEDS}}' % key, seeds)
     study_headings = ['Cells', 'Final AP per cell and loss (mean ± std over seeds, n − 1)',

@@ -34,6 +34,12 @@ hpfdet compare --config docs/experiments/detectors-bccd.yaml \
 # RetinaNet and YOLOF again at bccd's native 480 px (at 320 px both miss the sanity anchor: platelets are below their anchors).
 hpfdet compare --config docs/experiments/detectors-bccd.yaml --scale 480 --set train.max_size=640 \
   --models retinanet-r18,yolof-r18 --losses native:1,hpf:1 --out results/detectors-bccd-480
+# YOLOF at 640 px (long side 854; at 480 px it still misses the anchor), three seeds: the backbone at the
+# full learning rate, and at a third of it (mmdetection's YOLOF recipe).
+hpfdet compare --config docs/experiments/detectors-bccd.yaml --scale 640 --set train.max_size=854 \
+  --models yolof-r18 --losses native:3,hpf:3 --out results/detectors-bccd-640
+hpfdet compare --config docs/experiments/detectors-bccd.yaml --scale 640 --set train.max_size=854 \
+  --set train.backbone_lr_mult=0.3333333333 --models yolof-r18 --losses native:3,hpf:3 --out results/detectors-bccd-640-lr3
 
 # RetinaNet on bccd with anchors scaled to the input (320/800), focal loss, seed 0.
 hpfdet train --config docs/experiments/detectors-bccd.yaml --set model.name=retinanet-r18 --loss fl --set model.anchor_scale=0.4 \

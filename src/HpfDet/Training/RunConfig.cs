@@ -101,6 +101,8 @@ public sealed class TrainConfig
     /// <summary>Extra short sides for multi-scale training (empty: single scale).</summary>
     public List<int> MultiScale { get; set; } = [];
     public double Flip { get; set; } = 0.5;
+    /// <summary>Largest random translation in pixels, applied to half the images (YOLOF's RandomShift: 32); 0: off.</summary>
+    public int RandomShift { get; set; }
     public bool Photometric { get; set; }
     public int LogEvery { get; set; } = 1;
     /// <summary>fp32, or bf16: bfloat16 convolutions with float32 master weights (<see cref="BFloat16Training"/>).</summary>
@@ -490,6 +492,7 @@ public sealed class RunConfig
         if (Train.MultiScale is null) Check(false, "train.multi_scale", null, "it must be a list of short sides, [] for single scale");
         else Check(Train.MultiScale.All(s => s is >= 32 and <= 4096), "train.multi_scale", Train.MultiScale, "every short side must be from 32 to 4096");
         Number("train.flip", Train.Flip, 0, 1, why: "the probability of a horizontal flip");
+        Int("train.random_shift", Train.RandomShift, 0, 1024, "the largest shift in pixels, 0 for none");
         Int("train.log_every", Train.LogEvery, 1, int.MaxValue);
         Name("train.precision", Train.Precision, ComputePrecisionNames.All);
         if (Train.Precision == "bf16")
@@ -551,7 +554,7 @@ public sealed class RunConfig
 
     public TransformPipeline TrainTransforms() => TransformPipeline.ForTraining(
         new[] { Train.Scale }.Concat(Train.MultiScale).Distinct().Select(s => new ResizeScale(s, Math.Max(Train.MaxSize, s))).ToList(),
-        Train.Photometric, Train.Flip);
+        Train.Photometric, Train.Flip, randomShift: Train.RandomShift);
 
     public TransformPipeline TestTransforms() => TransformPipeline.ForEvaluation(new ResizeScale(Train.Scale, Train.MaxSize));
 

@@ -50,6 +50,69 @@ public class TransformTests
     }
 
     [Fact]
+    public void Shift_moves_pixels_and_boxes_clips_and_drops_what_leaves_the_image()
+    {
+        // 10x8 gradient (red = x, green = y, blue = x + y); shift by (+3, -2), so new (x, y) shows old (x - 3, y + 2).
+        var s = new TransformSample(Gradient(10, 8), [1, 1, 4, 5, 8, 0, 10, 2, 2, 6, 9, 8], [0, 1, 2], [false, false, true]);
+        Assert.True(RandomShift.Shift(s, 3, -2));
+        // [1,1,4,5] → [4,-1,7,3] → clipped [4,0,7,3]; [8,0,10,2] → [11,-2,13,0] → [10,0,10,0], no width: dropped;
+        // [2,6,9,8] → [5,4,12,6] → [5,4,10,6].
+        Assert.Equal([4f, 0f, 7f, 3f, 5f, 4f, 10f, 6f], s.Boxes);
+        Assert.Equal([0L, 2L], s.Labels);
+        Assert.Equal([false, true], s.Ignored);
+        Assert.Equal((10, 8), (s.Image.Width, s.Image.Height));
+        Assert.Equal((2, 3, 5), (s.Image[5, 1, 0], s.Image[5, 1, 1], s.Image[5, 1, 2]));   // old (2, 3)
+        Assert.Equal((6, 7, 13), (s.Image[9, 5, 0], s.Image[9, 5, 1], s.Image[9, 5, 2]));  // old (6, 7)
+        Assert.Equal((0, 0, 0, 255), (s.Image[2, 3, 0], s.Image[2, 3, 1], s.Image[2, 3, 2], s.Image.Rgba[(3 * 10 + 2) * 4 + 3]));   // x < 3: uncovered
+        Assert.Equal((0, 0, 0), (s.Image[8, 6, 0], s.Image[8, 6, 1], s.Image[8, 6, 2]));    // old y 8: below the image
+        // The affine map records the shift: the kept third box maps back to its original frame, clipped at x 10 - 3.
+        var back = s.Boxes[4..8];
+        s.ToMeta().MapToOriginal(back);
+        Assert.Equal([2f, 6f, 7f, 8f], back);
+    }
+
+    [Fact]
+    public void Shift_that_leaves_no_box_to_learn_from_keeps_the_sample()
+    {
+        // The only kept box would be an ignored one: the reference leaves such an image as it was.
+        var image = Gradient(10, 8);
+        var s = new TransformSample(image, [0, 0, 3, 3, 5, 5, 9, 8], [1, 2], [false, true]);
+        Assert.False(RandomShift.Shift(s, -4, 0));
+        Assert.Same(image, s.Image);
+        Assert.Equal([0f, 0f, 3f, 3f, 5f, 5f, 9f, 8f], s.Boxes);
+        Assert.Equal(0, s.XOffset);
+        // Without boxes there is nothing to learn from either.
+        var empty = new TransformSample(Gradient(10, 8), [], [], []);
+        Assert.False(RandomShift.Shift(empty, 1, 1));
+    }
+
+    [Fact]
+    public void Random_shift_stays_within_its_largest_shift_and_shifts_about_half_the_images()
+    {
+        var rng = new Random(7);
+        var transform = new RandomShift(maxShift: 4, probability: 0.5);
+        int shifted = 0;
+        for (var i = 0; i < 400; i++)
+        {
+            var s = new TransformSample(Gradient(40, 30), [10, 10, 30, 20], [0], [false]);
+            transform.Apply(s, rng);
+            Assert.InRange(s.XOffset, -4, 4);
+            Assert.InRange(s.YOffset, -4, 4);
+            Assert.Equal([10 + (float)s.XOffset, 10 + (float)s.YOffset, 30 + (float)s.XOffset, 20 + (float)s.YOffset], s.Boxes);
+            if (s.XOffset != 0 || s.YOffset != 0) shifted++;
+        }
+        // Half of 400 drawn, less the 1-in-81 zero shifts: binomial sd 10, so 150–250 is five sd either way.
+        Assert.InRange(shifted, 150, 250);
+        // The configured pipeline carries the step only when asked for.
+        Assert.DoesNotContain(TransformPipeline.ForTraining([new ResizeScale(320, 427)]).Transforms, t => t is RandomShift);
+        Assert.Contains(TransformPipeline.ForTraining([new ResizeScale(320, 427)], randomShift: 32).Transforms, t => t is RandomShift { MaxShift: 32 });
+        var config = new HpfDet.Training.RunConfig();
+        Assert.DoesNotContain(config.TrainTransforms().Transforms, t => t is RandomShift);
+        config.Set("train.random_shift", "32");
+        Assert.Contains(config.TrainTransforms().Transforms, t => t is RandomShift { MaxShift: 32, Probability: 0.5 });
+    }
+
+    [Fact]
     public void Pad_rounds_up_to_multiple_of_32_without_moving_boxes()
     {
         var s = Sample(1067, 800, 1, 2, 3, 4);

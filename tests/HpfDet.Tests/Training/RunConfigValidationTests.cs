@@ -55,6 +55,7 @@ public class RunConfigValidationTests : IDisposable
         { "train", "eval_every", "-1", "-1", "from 0 to" },
         { "train", "checkpoint_every", "-1", "-1", "from 0 to" },
         { "train", "flip", "5", "5", "[0, 1]" },
+        { "train", "random_shift", "-8", "-8", "from 0 to 1024" },
         { "train", "grad_clip", "-35", "-35", "(0, ∞)" },
         { "train", "max_iters", "0", "0", "from 1 to" },
         { "test", "nms_iou", "5", "5", "(0, 1]" },

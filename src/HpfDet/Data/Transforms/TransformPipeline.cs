@@ -25,15 +25,17 @@ public sealed class TransformPipeline(IReadOnlyList<IDetectionTransform> transfo
 
     /// <summary>
     /// Training: multi-scale keep-ratio resize (one scale: plain resize), horizontal flip with
-    /// probability 0.5, optional photometric distortion, pad to a multiple of 32.
+    /// probability 0.5, optional random shift by up to <paramref name="randomShift"/> pixels (YOLOF's, after
+    /// the flip), optional photometric distortion, pad to a multiple of 32.
     /// </summary>
-    public static TransformPipeline ForTraining(IReadOnlyList<ResizeScale> scales, bool photometricDistortion = false, double flipProbability = 0.5, int sizeDivisor = 32)
+    public static TransformPipeline ForTraining(IReadOnlyList<ResizeScale> scales, bool photometricDistortion = false, double flipProbability = 0.5, int sizeDivisor = 32, int randomShift = 0)
     {
         var steps = new List<IDetectionTransform>
         {
             scales.Count == 1 ? new KeepRatioResize(scales[0]) : new RandomChoiceResize(scales),
             new RandomHorizontalFlip(flipProbability),
         };
+        if (randomShift > 0) steps.Add(new RandomShift(randomShift));
         if (photometricDistortion) steps.Add(new PhotometricDistortion());
         steps.Add(new PadToMultiple(sizeDivisor));
         return new TransformPipeline(steps);
