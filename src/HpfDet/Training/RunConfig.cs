@@ -44,6 +44,8 @@ public sealed class ModelConfig
     public string? BackboneWeights { get; set; }
     public int FrozenStages { get; set; } = 1;
     public bool NormEval { get; set; } = true;
+    /// <summary>false: the backbone's BatchNorm weights and biases do not train (YOLOF's reference recipe).</summary>
+    public bool BackboneNormTrainable { get; set; } = true;
     public int FpnChannels { get; set; } = 256;
     public int HeadChannels { get; set; } = 256;
     public int HeadConvs { get; set; } = 4;
@@ -536,7 +538,8 @@ public sealed class RunConfig
         Validate(loadingPretrainedWeights: loadPretrained);
         var depth = DetectorRegistry.Parse(Model.Name).Depth;
         bool onnx = depth == ResNetDepth.R18 && Model.Pretrained && Model.BackboneWeights is null;
-        var backboneOptions = new ResNetOptions(depth, Model.FrozenStages, Model.NormEval, onnx ? PretrainedWeights.ImageNetOnnxBlocksPerStage : null);
+        var backboneOptions = new ResNetOptions(depth, Model.FrozenStages, Model.NormEval, onnx ? PretrainedWeights.ImageNetOnnxBlocksPerStage : null,
+            NormAffineTrainable: Model.BackboneNormTrainable);
         var backbone = new ResNet(backboneOptions);
         if (loadPretrained)
         {

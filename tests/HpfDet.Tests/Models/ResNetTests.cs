@@ -1,5 +1,6 @@
 using HpfDet.Models;
 using HpfDet.Models.Backbones;
+using HpfDet.Training;
 using TorchSharp;
 using static HpfDet.Tests.Infrastructure.TensorAssert;
 using TorchSharp.Modules;
@@ -124,6 +125,48 @@ public class ResNetTests
         Assert.Equal(varBefore.data<float>().ToArray(), state["layer2.1.bn2.running_var"].data<float>().ToArray());
         Assert.All(model.modules().OfType<BatchNorm2d>(), bn => Assert.False(bn.training));
         foreach (var o in outputs) o.Dispose();
+    }
+
+    [Fact]
+    public void FrozenNormAffineGetsNoGradientWhileConvolutionsTrain()
+    {
+        // YOLOF's recipe: every BatchNorm's weight and bias stays pretrained; the unfrozen convolutions still learn.
+        using var generator = new torch.Generator(5);
+        using var initGenerator = new torch.Generator(5);
+        using var initScope = InitGenerator.Use(initGenerator);
+        using var model = new ResNet(new ResNetOptions(ResNetDepth.R18, FrozenStages: 1, NormEval: true, NormAffineTrainable: false));
+        model.train();
+        using var x = torch.randn(2, 3, 64, 64, generator: generator);
+        var outputs = model.forward(x);
+        using var loss = outputs[2].sum();
+        loss.backward();
+
+        var named = model.named_parameters().ToList();
+        // 20 BatchNorms in the [2, 2, 2, 2] ResNet-18 (stem 1, 8 blocks × 2, 3 downsamples), a weight and a bias each.
+        var norms = named.Where(p => p.name.Contains("bn") || p.name.Contains("downsample.1")).ToList();
+        Assert.Equal(40, norms.Count);
+        Assert.All(norms, p => { Assert.False(p.parameter.requires_grad, p.name); Assert.Null(p.parameter.grad); });
+        foreach (var key in new[] { "layer2.0.conv1.weight", "layer3.1.conv2.weight", "layer4.0.downsample.0.weight" })
+        {
+            var parameter = named.Single(p => p.name == key).parameter;
+            Assert.True(parameter.requires_grad, key);
+            Assert.NotNull(parameter.grad);
+        }
+        foreach (var o in outputs) o.Dispose();
+    }
+
+    [Fact]
+    public void BackboneNormTrainableReachesTheDetectorsBackbone()
+    {
+        var config = new RunConfig();
+        config.Model.Pretrained = false;
+        config.Model.BackboneNormTrainable = false;
+        using var detector = config.BuildDetector(numClasses: 3, loadPretrained: false);
+        var backboneNorms = detector.Backbone.modules().OfType<BatchNorm2d>().SelectMany(m => m.parameters()).ToList();
+        Assert.NotEmpty(backboneNorms);
+        Assert.All(backboneNorms, p => Assert.False(p.requires_grad));
+        // The rest of the detector is untouched by the option.
+        Assert.Contains(detector.named_parameters(), p => !p.name.StartsWith("backbone.") && p.parameter.requires_grad);
     }
 
     [Fact]

@@ -189,5 +189,10 @@ public sealed class ResNet : nn.Module<Tensor, Tensor[]>
         foreach (var module in FrozenModules())
             foreach (var p in module.parameters())
                 p.requires_grad = false;
+        if (!Options.NormAffineTrainable)
+            foreach (var module in modules())
+                if (module is BatchNorm2d norm)
+                    foreach (var p in norm.parameters())
+                        p.requires_grad = false;
     }
 }

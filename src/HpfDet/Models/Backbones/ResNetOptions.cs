@@ -21,8 +21,11 @@ public enum ResNetDepth
 /// trains; their affine weights still train unless frozen (mmdetection's norm_eval).</param>
 /// <param name="BlocksPerStage">Overrides the depth's blocks per stage (4 values), e.g. [2, 2, 2, 3] for the
 /// ImageNet ResNet-18 ONNX export.</param>
+/// <param name="NormAffineTrainable">false: every BatchNorm's weight and bias keep requires_grad = false, so the
+/// backbone's normalisation stays the pretrained one (mmdetection's norm_cfg requires_grad=False, YOLOF's recipe).</param>
 public sealed record ResNetOptions(
     ResNetDepth Depth = ResNetDepth.R18,
     int FrozenStages = 1,
     bool NormEval = true,
-    int[]? BlocksPerStage = null);
+    int[]? BlocksPerStage = null,
+    bool NormAffineTrainable = true);
