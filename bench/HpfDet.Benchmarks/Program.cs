@@ -67,6 +67,12 @@ if (args is ["step-scaling-chart", var scalingCsv, var scalingPng])
     StepScaling.ChartFromCsv(scalingCsv, scalingPng);
     return;
 }
+// A checkpoint evaluated with its trainable BatchNorms' statistics recomputed over the training split: -- precise-bn CKPT (see PreciseBatchNormProbe)
+if (args is ["precise-bn", var preciseBnCheckpoint])
+{
+    PreciseBatchNormProbe.Run(preciseBnCheckpoint, Console.Out);
+    return;
+}
 // Backbone feature scale of a trained checkpoint against its fresh build: -- feature-scale CKPT (see FeatureScaleProbe)
 if (args is ["feature-scale", var checkpointPath])
 {
