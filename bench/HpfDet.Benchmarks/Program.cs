@@ -67,6 +67,12 @@ if (args is ["step-scaling-chart", var scalingCsv, var scalingPng])
     StepScaling.ChartFromCsv(scalingCsv, scalingPng);
     return;
 }
+// Per validation image, the largest activation after the backbone, the neck and the head: -- activations CKPT (see ActivationProbe)
+if (args is ["activations", var activationsCheckpoint])
+{
+    ActivationProbe.Run(activationsCheckpoint, Console.Out);
+    return;
+}
 // A checkpoint evaluated with its trainable BatchNorms' statistics recomputed over the training split: -- precise-bn CKPT (see PreciseBatchNormProbe)
 if (args is ["precise-bn", var preciseBnCheckpoint])
 {
