@@ -20,14 +20,10 @@ public static class ActivationProbe
     public static void Run(string checkpoint, TextWriter output)
     {
         TorchRuntime.EnsureCorrectConvolutions();
-        var config = RunConfig.FromJson(Checkpoint.ReadInfo(checkpoint).Config);
-        var (info, tensors) = Checkpoint.Load(checkpoint);
-        using var model = config.BuildDetector(info.ClassNames.Count, loadPretrained: false);
-        Checkpoint.ApplyToModel(tensors, model, checkpoint);
-        foreach (var t in tensors.Values) t.Dispose();
+        var (loaded, config, classNames) = Checkpoint.LoadDetector(checkpoint);
+        using var model = loaded;
         var (_, val) = config.LoadDatasets();
         var loader = new DataLoader(val, config.TestTransforms(), config.InputNormalization(), new DataLoaderOptions(1, 0, Shuffle: false));
-        model.eval();
         output.WriteLine("image\tC5 max|x|\tneck max|x|\tclass logit max\tbox regression max|x|");
         using var _ = torch.no_grad();
         foreach (var batch in loader.Epoch(0))
@@ -42,6 +38,7 @@ public static class ActivationProbe
                 $"{head.ClassLogits.Max(t => t.max().item<float>()):G4}\t{MaxAbs(head.BoxRegression):G4}");
         }
         // A channel whose running variance is tiny divides whatever reaches it at evaluation by almost nothing.
+        using var normScope = torch.NewDisposeScope();
         foreach (var (name, buffer) in model.Neck.named_buffers().Where(b => b.name.EndsWith("running_var")))
         {
             var weight = model.Neck.named_parameters().First(p => p.name == name.Replace("running_var", "weight")).parameter;

@@ -19,17 +19,14 @@ public static class FeatureScaleProbe
     public static void Run(string checkpoint, TextWriter output)
     {
         TorchRuntime.EnsureCorrectConvolutions();
-        var config = RunConfig.FromJson(Checkpoint.ReadInfo(checkpoint).Config);
-        var (info, tensors) = Checkpoint.Load(checkpoint);
-        using var trained = config.BuildDetector(info.ClassNames.Count, loadPretrained: false);
-        Checkpoint.ApplyToModel(tensors, trained, checkpoint);
-        foreach (var t in tensors.Values) t.Dispose();
-        using var fresh = config.BuildDetector(info.ClassNames.Count, loadPretrained: config.Model.Pretrained);
+        var (loaded, config, classNames) = Checkpoint.LoadDetector(checkpoint);
+        using var trained = loaded;
+        using var fresh = config.BuildDetector(classNames.Count, loadPretrained: config.Model.Pretrained);
         var (_, val) = config.LoadDatasets();
         var loader = new DataLoader(val, config.TestTransforms(), config.InputNormalization(),
             new DataLoaderOptions(config.Train.Batch, 0, Shuffle: false));
         using var batch = loader.Epoch(0).First();
-        output.WriteLine($"{checkpoint} (iteration {info.Iteration}), {batch.Count} validation images [{string.Join("x", batch.Images.shape)}]");
+        output.WriteLine($"{checkpoint} (iteration {Checkpoint.ReadInfo(checkpoint).Iteration}), {batch.Count} validation images [{string.Join("x", batch.Images.shape)}]");
         foreach (var (name, model) in new[] { ("trained", trained), ("fresh", fresh) })
         {
             using var scope = torch.NewDisposeScope();

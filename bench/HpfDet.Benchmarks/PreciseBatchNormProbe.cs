@@ -22,11 +22,8 @@ public static class PreciseBatchNormProbe
     {
         TorchRuntime.EnsureCorrectConvolutions();
         torch.manual_seed(0);
-        var config = RunConfig.FromJson(Checkpoint.ReadInfo(checkpoint).Config);
-        var (info, tensors) = Checkpoint.Load(checkpoint);
-        using var model = config.BuildDetector(info.ClassNames.Count, loadPretrained: false);
-        Checkpoint.ApplyToModel(tensors, model, checkpoint);
-        foreach (var t in tensors.Values) t.Dispose();
+        var (loaded, config, classNames) = Checkpoint.LoadDetector(checkpoint);
+        using var model = loaded;
         var (train, val) = config.LoadDatasets();
         var valLoader = new DataLoader(val, config.TestTransforms(), config.InputNormalization(),
             new DataLoaderOptions(config.Train.Batch, 0, Shuffle: false));

@@ -14,23 +14,9 @@ public static class CheckpointModel
     public static (DenseDetector Model, RunConfig Config, IReadOnlyList<string> ClassNames) Load(string path,
         ComputePrecision precision = ComputePrecision.Float32, bool prepareForInference = true)
     {
-        // The header first: a checkpoint whose configuration cannot build a model is refused before its
-        // tensors (tens to hundreds of MB) are read.
         if (precision == ComputePrecision.BFloat16 && CpuFeatures.BFloat16Warning("--precision bf16") is { } bf16Warning) Console.WriteLine(bf16Warning);
-        var config = RunConfig.FromJson(Checkpoint.ReadInfo(path).Config);
-        config.Validate(loadingPretrainedWeights: false);
-        var (info, tensors) = Checkpoint.Load(path);
-        try
-        {
-            var model = config.BuildDetector(info.ClassNames.Count, loadPretrained: false);
-            Checkpoint.ApplyToModel(tensors, model, path);
-            model.eval();
-            if (prepareForInference) model.PrepareForInference(precision);
-            return (model, config, info.ClassNames);
-        }
-        finally
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-        }
+        var (model, config, classNames) = Checkpoint.LoadDetector(path);
+        if (prepareForInference) model.PrepareForInference(precision);
+        return (model, config, classNames);
     }
 }

@@ -85,6 +85,29 @@ public static class Checkpoint
     /// <summary>Reads the header and every tensor (on the CPU).</summary>
     public static (CheckpointInfo Info, Dictionary<string, Tensor> Tensors) Load(string path) => Read(path, readTensors: true);
 
+    /// <summary>
+    /// The trained detector a checkpoint holds, rebuilt from the configuration stored in it, in evaluation mode.
+    /// The header is read first: a checkpoint whose configuration cannot build a model is refused before its
+    /// tensors (tens to hundreds of MB) are read.
+    /// </summary>
+    public static (Models.DenseDetector Model, RunConfig Config, IReadOnlyList<string> ClassNames) LoadDetector(string path)
+    {
+        var config = RunConfig.FromJson(ReadInfo(path).Config);
+        config.Validate(loadingPretrainedWeights: false);
+        var (info, tensors) = Load(path);
+        try
+        {
+            var model = config.BuildDetector(info.ClassNames.Count, loadPretrained: false);
+            ApplyToModel(tensors, model, path);
+            model.eval();
+            return (model, config, info.ClassNames);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
     static (CheckpointInfo Info, Dictionary<string, Tensor> Tensors) Read(string path, bool readTensors)
     {
         if (Directory.Exists(path))
